@@ -1,0 +1,4 @@
+"""python -m hpdesc"""
+from hpdesc.cli.main import main
+
+main()

@@ -1,0 +1,98 @@
+"""Shared CLI plumbing: the console, error reporting and progress bars."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from typing import Callable, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from hpdesc.errors import HpdescError
+
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable)
+
+_state = {"debug": bool(os.environ.get("HPDESC_DEBUG"))}
+
+
+def set_debug(flag: bool) -> None:
+    _state["debug"] = flag
+
+
+def is_debug() -> bool:
+    return _state["debug"]
+
+
+def report_error(exc: BaseException) -> int:
+    """Print ``exc`` as one red line (plus an optional hint); return the exit code to use."""
+    if is_debug():
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if isinstance(exc, HpdescError):
+        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True)
+        if exc.hint:
+            err_console.print(f"  [dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        err_console.print("[bold red]error:[/] interrupted", highlight=False)
+        return 130
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {msg}", highlight=False, soft_wrap=True)
+    err_console.print("  [dim]hint:[/] this is a bug in hpdesc or a plugin; rerun with --debug for the traceback",
+                      highlight=False)
+    return 1
+
+
+def handle_errors(fn: F) -> F:
+    """Turn exceptions raised by a command into one red line and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the CLI boundary
+            raise typer.Exit(report_error(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def progress(transient: bool = False) -> Progress:
+    """A rich progress bar with counts, elapsed and remaining time (stderr, so stdout stays clean)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+        disable=not err_console.is_terminal and bool(os.environ.get("HPDESC_NO_PROGRESS")),
+    )
+
+
+def quiet_import_keras() -> None:
+    """Import Keras (and its backend) with C-level stderr silenced.
+
+    TensorFlow prints start-up log lines from C++ before any Python log setting applies; they
+    are noise for CLI users. ``--debug`` keeps them.
+    """
+    if is_debug() or "keras" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras  # noqa: F401
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

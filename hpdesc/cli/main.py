@@ -1,0 +1,66 @@
+"""The ``hpdesc`` command: global options and the subcommands, each in its own module."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# TensorFlow's C++ start-up chatter is noise in a CLI; users can still set it lower.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from typing import Annotated, Optional
+
+import typer
+
+from hpdesc import __version__
+from hpdesc.cli.common import quiet_import_keras, report_error, set_debug
+
+_NEEDS_KERAS = {"train", "denoise", "describe", "benchmark", "plugins", "sweep", "compare"}
+
+app = typer.Typer(
+    name="hpdesc",
+    help="Learn patch descriptors that survive noise (N-HPatches): denoiser + descriptor training "
+    "and the HPatches benchmark.\n\nExample: hpdesc train --denoiser dncnn --descriptor hardnet",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hpdesc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    set_debug(debug)
+    if ctx.invoked_subcommand in _NEEDS_KERAS:
+        quiet_import_keras()
+
+
+def _register() -> None:
+    """Attach the subcommands (imported here so `hpdesc --help` stays fast)."""
+    from hpdesc.cli import benchmark, data, denoise, describe, plugins, train
+
+    for mod in (train, denoise, describe, benchmark, data, plugins):
+        mod.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # last resort: never a bare traceback
+        sys.exit(report_error(exc))

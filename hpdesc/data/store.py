@@ -1,0 +1,285 @@
+"""The versioned HDF5 patch store (layout documented in docs/formats.md).
+
+One file per dataset. Patches of sequence ``s`` are the rows ``seq_offsets[s]:seq_offsets[s+1]``
+of ``clean`` / ``noisy``, shape ``(P, 16, 32, 32)`` uint8, image axis in
+:data:`hpdesc.data.images.IMAGES` order. Chunks hold one image of a block of rows, so reading
+one sequence or one image touches only its chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from hpdesc.atomic import atomic_path
+from hpdesc.data.images import IMAGES
+from hpdesc.errors import DataFormatError, UsageError
+
+PATCHES_FORMAT = "hpdesc.patches"
+PATCHES_VERSION = 1
+PATCH_KINDS = ("clean", "noisy")
+CHUNK_ROWS = 128
+_STR = h5py.string_dtype("utf-8")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_root_attrs(f: h5py.File, fmt: str, version: int, config: dict) -> None:
+    """Stamp the root attributes every hpdesc HDF5 file carries (style.md, "HDF5")."""
+    from hpdesc import __version__
+
+    f.attrs["format"] = fmt
+    f.attrs["format_version"] = int(version)
+    f.attrs["created_by"] = f"hpdesc {__version__}"
+    f.attrs["created_at"] = _now()
+    f.attrs["uid"] = uuid.uuid4().hex
+    f.attrs["config"] = json.dumps(config, sort_keys=True, default=str)
+
+
+def open_checked(path: str | os.PathLike, fmt: str, version: int, required: Iterable[str]) -> h5py.File:
+    """Open ``path`` read-only and check format name, version and required datasets.
+
+    Raises DataFormatError naming the file and what is wrong.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{p}: no such file")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise DataFormatError(f"{p}: not an HDF5 file ({exc.__class__.__name__})") from None
+    try:
+        got = f.attrs.get("format")
+        if isinstance(got, bytes):
+            got = got.decode()
+        if got != fmt:
+            what = f"format {got!r}" if got is not None else "no 'format' attribute"
+            raise DataFormatError(f"{p}: not an hpdesc {fmt!r} file ({what})")
+        ver = int(f.attrs.get("format_version", -1))
+        if ver != version:
+            raise DataFormatError(
+                f"{p}: {fmt} format version {ver}, this hpdesc reads version {version}",
+                hint="re-create the file with this version of hpdesc",
+            )
+        missing = [name for name in required if name not in f]
+        if missing:
+            raise DataFormatError(f"{p}: missing dataset(s) {', '.join(missing)}")
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _decode(arr) -> list[str]:
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in arr]
+
+
+def write_index(f: h5py.File, names: Sequence[str], counts: Sequence[int]) -> None:
+    """Write the sequence index: names, offsets, and per-row sequence / patch-index columns."""
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))])
+    f.create_dataset("sequences", data=np.array(list(names), dtype=object), dtype=_STR)
+    f.create_dataset("seq_offsets", data=offsets)
+    f.create_dataset("images", data=np.array(list(IMAGES), dtype=object), dtype=_STR)
+    seq = np.repeat(np.arange(len(names), dtype=np.int32), counts)
+    idx = np.concatenate([np.arange(c, dtype=np.int32) for c in counts]) if len(counts) else np.zeros(0, np.int32)
+    f.create_dataset("seq", data=seq, chunks=True, compression="gzip")
+    f.create_dataset("idx", data=idx, chunks=True, compression="gzip")
+
+
+def create_patch_array(f: h5py.File, name: str, rows: int, dtype="uint8", tail=(len(IMAGES), 32, 32)):
+    """Create a chunked, compressed array of ``rows`` patch rows (one image per chunk)."""
+    chunk_rows = max(1, min(CHUNK_ROWS, rows))
+    kw = dict(compression="gzip", compression_opts=4, shuffle=True) if np.dtype(dtype) == np.uint8 else {}
+    return f.create_dataset(name, shape=(rows,) + tuple(tail), dtype=dtype,
+                            chunks=(chunk_rows, 1) + tuple(tail[1:]), **kw)
+
+
+class DatasetWriter:
+    """Stream sequences into a new patch file, atomically (temporary file + rename).
+
+    Usage::
+
+        with DatasetWriter(path, names, counts, config) as w:
+            for name, clean, noisy in ...:
+                w.put(name, clean, noisy)      # (N, 16, 32, 32) uint8 each
+            w.set_split("a", train=[...], test=[...])
+    """
+
+    def __init__(self, path, names: Sequence[str], counts: Sequence[int], config: dict):
+        self.path = Path(path)
+        self.names = list(names)
+        self.counts = [int(c) for c in counts]
+        self.config = config
+        self._offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        self._done: set[str] = set()
+
+    def __enter__(self) -> "DatasetWriter":
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        try:
+            self.f = h5py.File(tmp, "w")
+            write_root_attrs(self.f, PATCHES_FORMAT, PATCHES_VERSION, self.config)
+            write_index(self.f, self.names, self.counts)
+            total = int(self._offsets[-1])
+            for kind in PATCH_KINDS:
+                create_patch_array(self.f, kind, total)
+            self.f.create_group("splits")
+        except BaseException as exc:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def put(self, name: str, clean: np.ndarray, noisy: np.ndarray) -> None:
+        """Store the (N, 16, 32, 32) uint8 clean and noisy patches of sequence ``name``."""
+        s = self.names.index(name)
+        lo, hi = self._offsets[s], self._offsets[s + 1]
+        for kind, arr in (("clean", clean), ("noisy", noisy)):
+            arr = np.asarray(arr)
+            if arr.shape != (hi - lo, len(IMAGES), 32, 32) or arr.dtype != np.uint8:
+                raise ValueError(f"{name}/{kind}: expected {(hi - lo, len(IMAGES), 32, 32)} uint8, got {arr.shape} {arr.dtype}")
+            self.f[kind][lo:hi] = arr
+        self._done.add(name)
+
+    def set_split(self, split: str, train: Sequence[str], test: Sequence[str]) -> None:
+        """Record a split (train / test sequence names)."""
+        g = self.f["splits"].require_group(split)
+        for key, seqs in (("train", train), ("test", test)):
+            g.create_dataset(key, data=np.array(list(seqs), dtype=object), dtype=_STR)
+
+    def __exit__(self, et, ev, tb):
+        try:
+            if et is None:
+                missing = [n for n in self.names if n not in self._done]
+                if missing:
+                    raise ValueError(f"sequences never written: {missing[:5]}")
+                _write_tasks(self.f)
+        except BaseException as exc:
+            self.f.close()
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self.f.close()
+        return self._ctx.__exit__(et, ev, tb)
+
+
+def _write_tasks(f: h5py.File) -> None:
+    """Store generated benchmark task definitions for every split (so all runs share them)."""
+    try:
+        from hpdesc.benchmark.tasks import write_generated_tasks
+    except ImportError:  # benchmark package not present in a stripped-down install
+        return
+    write_generated_tasks(f)
+
+
+class PatchDataset:
+    """Read access to an hpdesc patch file; lazily reads only the rows asked for."""
+
+    REQUIRED = ("sequences", "seq_offsets", "images", "clean", "noisy", "splits")
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.f = open_checked(self.path, PATCHES_FORMAT, PATCHES_VERSION, self.REQUIRED)
+        self.sequences: list[str] = _decode(self.f["sequences"][()])
+        self.offsets: np.ndarray = self.f["seq_offsets"][()]
+        self._seq_pos = {n: i for i, n in enumerate(self.sequences)}
+        shape = self.f["clean"].shape
+        if shape[1:] != (len(IMAGES), 32, 32) or self.f["noisy"].shape != shape:
+            raise DataFormatError(f"{self.path}: patch arrays have shape {shape}, expected (P, 16, 32, 32)")
+        if int(self.offsets[-1]) != shape[0]:
+            raise DataFormatError(f"{self.path}: seq_offsets end at {int(self.offsets[-1])} but there are {shape[0]} rows")
+
+    # -- context manager -------------------------------------------------------------
+    def __enter__(self) -> "PatchDataset":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.f.close()
+
+    # -- metadata --------------------------------------------------------------------
+    @property
+    def config(self) -> dict:
+        """The JSON config that made this file (source, generator, seed, noise model)."""
+        return json.loads(self.f.attrs.get("config", "{}"))
+
+    @property
+    def uid(self) -> str:
+        """A unique id stamped at creation; keys caches on this file's content."""
+        return str(self.f.attrs.get("uid", ""))
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def splits(self) -> dict[str, dict[str, list[str]]]:
+        """All splits: ``{name: {"train": [...], "test": [...]}}``."""
+        out = {}
+        for name, g in self.f["splits"].items():
+            out[name] = {k: _decode(g[k][()]) for k in ("train", "test") if k in g}
+        return out
+
+    def split(self, name: str) -> dict[str, list[str]]:
+        """One split by name; an unknown name lists the available ones."""
+        splits = self.splits
+        if name not in splits:
+            raise UsageError(f"{self.path}: no split {name!r}; available: {', '.join(sorted(splits)) or 'none'}")
+        return splits[name]
+
+    def count(self, sequence: str) -> int:
+        s = self._pos(sequence)
+        return int(self.offsets[s + 1] - self.offsets[s])
+
+    def _pos(self, sequence: str) -> int:
+        try:
+            return self._seq_pos[sequence]
+        except KeyError:
+            raise UsageError(f"{self.path}: no sequence {sequence!r}") from None
+
+    def rows(self, sequence: str) -> slice:
+        """Row range of a sequence in the patch arrays."""
+        s = self._pos(sequence)
+        return slice(int(self.offsets[s]), int(self.offsets[s + 1]))
+
+    def rows_of(self, sequences: Iterable[str]) -> np.ndarray:
+        """Row indices (sorted) of every patch of the given sequences."""
+        parts = [np.arange(r.start, r.stop) for r in (self.rows(s) for s in sequences)]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    # -- data ------------------------------------------------------------------------
+    def array(self, kind: str) -> h5py.Dataset:
+        """The raw h5py dataset for ``kind`` ('clean' or 'noisy'); slicing it reads lazily."""
+        if kind not in PATCH_KINDS:
+            raise UsageError(f"unknown patch kind {kind!r}; use one of {', '.join(PATCH_KINDS)}")
+        return self.f[kind]
+
+    def patches(self, sequence: str, image: str | int | None = None, kind: str = "clean") -> np.ndarray:
+        """Patches of one sequence: ``(N, 16, 32, 32)``, or ``(N, 32, 32)`` for one image."""
+        r = self.rows(sequence)
+        arr = self.array(kind)
+        if image is None:
+            return arr[r]
+        j = image if isinstance(image, int) else _image_pos(image)
+        return arr[r, j]
+
+
+def _image_pos(name: str) -> int:
+    try:
+        return IMAGES.index(name)
+    except ValueError:
+        raise UsageError(f"unknown image {name!r}; images are {', '.join(IMAGES)}") from None
+
+
+def open_dataset(path: str | os.PathLike) -> PatchDataset:
+    """Open an hpdesc patch file (checks format, version and layout)."""
+    return PatchDataset(path)

@@ -1,0 +1,42 @@
+"""Errors that the CLI turns into one red line and an exit code (ruff-style messages)."""
+
+from __future__ import annotations
+
+
+class HpdescError(Exception):
+    """A failure of the task at hand: bad data, a broken plugin, a failed run (exit 1)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(HpdescError):
+    """Bad command-line or config input: unknown name, bad --set value (exit 2)."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A config file or KEY=VALUE setting that cannot be used."""
+
+
+class DataFormatError(HpdescError):
+    """A file that is not in the layout hpdesc expects (names the file and what is wrong)."""
+
+
+class PluginError(HpdescError):
+    """A component that cannot be found, loaded or built."""
+
+
+class UnknownComponentError(PluginError, UsageError):
+    """A component name that no installed distribution declares."""
+
+    exit_code = 2
+
+
+class TrainingError(HpdescError):
+    """Training diverged or collapsed (NaN loss, all descriptors at one point)."""
