@@ -1,0 +1,24 @@
+"""hpdesc's built-in models (denoisers/, descriptors/, shared layers) and helpers for using them."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+
+def is_trainable(model) -> bool:
+    """True when ``model`` has trainable weights (False for identity, raw, sift and frozen models)."""
+    return bool(getattr(model, "trainable_weights", None))
+
+
+def numpy_compute(model) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The model's numpy ``compute(patches) -> array`` method if it is numpy-only (sift), else None.
+
+    Models that are not Keras graphs (OpenCV SIFT) expose ``compute``; callers use it instead of
+    ``model.predict`` / training graphs.
+    """
+    compute = getattr(type(model), "compute", None)
+    if compute is None or not callable(compute):
+        return None
+    return getattr(model, "compute")

@@ -1,0 +1,47 @@
+"""DnCNN residual denoiser (Zhang et al. 2017, "Beyond a Gaussian Denoiser")."""
+
+from __future__ import annotations
+
+import keras
+
+from hpdesc.models.layers import (
+    check_bool,
+    check_common,
+    check_input_shape,
+    check_int,
+    conv_block,
+    initializer,
+)
+
+
+def dncnn(input_shape=(32, 32, 1), depth: int = 17, filters: int = 64, kernel: int = 3,
+          bn: bool = True, activation: str = "relu", alpha: float = 0.2,
+          init: str = "orthogonal") -> keras.Model:
+    """DnCNN residual denoiser (Zhang et al. 2017): predicts the noise and subtracts it.
+
+    ``depth`` conv layers: conv(filters)+activation, then ``depth - 2`` x
+    conv(filters)+BN+activation, then a linear conv to the input's channels ``R(x)``;
+    the output is ``x - R(x)``. Defaults follow the paper's DnCNN-S (17 layers, 64 filters,
+    orthogonal init).
+
+    Shape:
+        input ``(B, H, W, C)`` in [0, 1] -> output ``(B, H, W, C)``, same scale (not clipped).
+    """
+    shape = check_input_shape(input_shape)
+    check_int("depth", depth, minimum=2)
+    check_int("filters", filters)
+    check_int("kernel", kernel)
+    check_bool("bn", bn)
+    check_common(activation, alpha, init)
+    blk = dict(kernel=kernel, activation=activation, alpha=alpha, init=init)
+
+    inputs = keras.Input(shape, name="noisy")
+    x = conv_block(inputs, filters, bn=False, name="conv1", **blk)
+    for i in range(depth - 2):
+        x = conv_block(x, filters, bn=bn, name=f"conv{i + 2}", **blk)
+    residual = keras.layers.Conv2D(
+        shape[-1], kernel, padding="same", kernel_initializer=initializer(init),
+        name=f"conv{depth}",
+    )(x)
+    outputs = keras.layers.Subtract(name="denoised")([inputs, residual])
+    return keras.Model(inputs, outputs, name="dncnn")

@@ -1,0 +1,182 @@
+"""Shared building blocks for hpdesc models: activations, initialisers, conv blocks, custom layers.
+
+Everything here uses ``keras`` / ``keras.ops`` only, so models built from it run on the
+TensorFlow, JAX and PyTorch backends. Custom layers are registered as ``hpdesc>Name`` so a saved
+``.keras`` model reloads once ``hpdesc.models.layers`` has been imported (hpdesc's model modules
+import it).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+from keras import ops
+
+ACTIVATIONS = ("relu", "leaky_relu")
+INITIALIZERS = ("he_normal", "glorot_normal", "xavier", "orthogonal")
+
+
+# -- parameter checks (ValueError / TypeError messages name the parameter) -------------------
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """Return ``value`` if it is an int >= ``minimum``, else raise ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"parameter '{name}' must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"parameter '{name}' must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_float(name: str, value, minimum: float | None = None, maximum: float | None = None,
+                include_max: bool = True) -> float:
+    """Return ``value`` as float if it is a number in range, else raise ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"parameter '{name}' must be a number, got {value!r}")
+    value = float(value)
+    if value != value:  # NaN
+        raise ValueError(f"parameter '{name}' must be a number, got nan")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"parameter '{name}' must be >= {minimum}, got {value!r}")
+    if maximum is not None and (value > maximum or (not include_max and value == maximum)):
+        bound = "<=" if include_max else "<"
+        raise ValueError(f"parameter '{name}' must be {bound} {maximum}, got {value!r}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` if it is a bool, else raise ValueError naming ``name``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"parameter '{name}' must be true or false, got {value!r}")
+    return value
+
+
+def check_input_shape(input_shape, divisor: int = 1, minimum: int = 1) -> tuple[int, int, int]:
+    """Validate a channels-last ``(H, W, C)`` patch shape; H and W must be multiples of ``divisor``."""
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"parameter 'input_shape' must be (H, W, C), got {input_shape!r}") from None
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"parameter 'input_shape' must be (H, W, C), got {input_shape!r}")
+    h, w, _ = shape
+    if h < minimum or w < minimum:
+        raise ValueError(f"parameter 'input_shape' needs H, W >= {minimum}, got {shape!r}")
+    if h % divisor or w % divisor:
+        raise ValueError(
+            f"parameter 'input_shape' needs H and W divisible by {divisor} for this model, got {shape!r}"
+        )
+    return shape
+
+
+# -- activations and initialisers -------------------------------------------------------------
+
+
+def activation_layer(activation: str = "relu", alpha: float = 0.2, name: str | None = None):
+    """Return a Keras activation layer: ``"relu"`` or ``"leaky_relu"`` (``alpha`` = negative slope)."""
+    if activation == "relu":
+        return keras.layers.ReLU(name=name)
+    if activation == "leaky_relu":
+        alpha = check_float("alpha", alpha, minimum=0.0)
+        return keras.layers.LeakyReLU(negative_slope=alpha, name=name)
+    raise ValueError(
+        f"parameter 'activation' must be one of {', '.join(ACTIVATIONS)}; got {activation!r}"
+    )
+
+
+def initializer(name: str = "he_normal"):
+    """Return a fresh Keras initializer: ``he_normal``, ``glorot_normal`` (alias ``xavier``), ``orthogonal``."""
+    if name == "he_normal":
+        return keras.initializers.HeNormal()
+    if name in ("glorot_normal", "xavier"):
+        return keras.initializers.GlorotNormal()
+    if name == "orthogonal":
+        return keras.initializers.Orthogonal()
+    raise ValueError(f"parameter 'init' must be one of {', '.join(INITIALIZERS)}; got {name!r}")
+
+
+def check_common(activation: str, alpha: float, init: str) -> None:
+    """Validate the ``activation`` / ``alpha`` / ``init`` parameters every trainable model takes."""
+    activation_layer(activation, alpha)
+    check_float("alpha", alpha, minimum=0.0)
+    initializer(init)
+
+
+def conv_block(x, filters: int, kernel=3, strides=1, bn: bool = False, activation: str | None = "relu",
+               alpha: float = 0.2, init: str = "he_normal", name: str = "conv", padding: str = "same",
+               bn_affine: bool = True):
+    """Conv2D -> optional BatchNorm -> optional activation, with layer names ``name``, ``name_bn``, ``name_act``.
+
+    The convolution has no bias when followed by batch norm (the norm's shift replaces it).
+    ``activation=None`` leaves the block linear.
+
+    Shape:
+        input ``(B, H, W, C)`` -> output ``(B, H', W', filters)``.
+    """
+    x = keras.layers.Conv2D(
+        filters, kernel, strides=strides, padding=padding, use_bias=not bn,
+        kernel_initializer=initializer(init), name=name,
+    )(x)
+    if bn:
+        x = keras.layers.BatchNormalization(center=bn_affine, scale=bn_affine, name=f"{name}_bn")(x)
+    if activation is not None:
+        x = activation_layer(activation, alpha, name=f"{name}_act")(x)
+    return x
+
+
+# -- custom layers ----------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="hpdesc")
+class L2Normalize(keras.layers.Layer):
+    """Scale each vector along ``axis`` to unit L2 norm (zero vectors stay zero).
+
+    Shape:
+        input ``(B, ..., D)`` -> output same shape.
+    """
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = epsilon
+
+    def call(self, inputs):
+        return ops.normalize(inputs, axis=self.axis, order=2, epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="hpdesc")
+class PatchStandardize(keras.layers.Layer):
+    """Per-patch zero mean and, if ``scale``, unit standard deviation (HardNet's input norm).
+
+    ``(x - mean(x)) / (std(x) + epsilon)`` over all non-batch axes; a constant patch maps to zeros.
+
+    Shape:
+        input ``(B, H, W, C)`` -> output same shape.
+    """
+
+    def __init__(self, scale: bool = True, epsilon: float = 1e-7, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+        self.epsilon = epsilon
+
+    def call(self, inputs):
+        axes = tuple(range(1, len(inputs.shape)))
+        centred = inputs - ops.mean(inputs, axis=axes, keepdims=True)
+        if not self.scale:
+            return centred
+        std = ops.sqrt(ops.mean(ops.square(centred), axis=axes, keepdims=True))
+        # std is treated as a constant like HardNet's ``.detach()``: keeps gradients well scaled.
+        return centred / (ops.stop_gradient(std) + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "epsilon": self.epsilon}
