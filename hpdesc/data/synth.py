@@ -1,0 +1,227 @@
+"""The embedded default dataset: HPatches-like sequences rendered from bundled photographs.
+
+Each sequence starts from a square crop of a real photograph (:mod:`hpdesc.data.photos`):
+
+- ``i_*`` (illumination): the five target images are the reference with identity homographies
+  and a photometric change whose strength grows with the image number ``k`` (``t = k / 5``):
+  gamma ``exp(+-0.6 t)``, contrast ``exp(-0.7 t .. +0.45 t)``, brightness ``+-0.25 t``, a linear
+  illumination ramp (gain up to ``exp(+-0.5 t)`` at the edges) and a broad light / shadow blob
+  (``+-40 % t``); magnitudes are drawn in [0.6, 1] of these maxima, signs at random.
+- ``v_*`` (viewpoint): target ``k`` is the photo seen by a rotated camera (focal length = crop
+  size): an out-of-plane tilt of ``t * U(20, 45)`` degrees about a random axis, an in-plane roll
+  of ``t * U(-20, 20)`` degrees and a zoom of ``U(0.75, 1.33) ** t``, re-centred and shifted by up
+  to 4 % of the crop; rendered from the whole rescaled photo so the view has real pixels around
+  the crop; strength is reduced until at least 45 % of the reference stays in view. A mild
+  photometric change (30 % of the ``i_`` one) is added.
+
+Patches are then cut by :mod:`hpdesc.data.extract` and noised by :mod:`hpdesc.data.noise`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from hpdesc.data.extract import ExtractParams, SequenceSource, build_dataset
+from hpdesc.data.noise import NoiseModel
+from hpdesc.data.photos import crop_view, photo_names
+from hpdesc.errors import UsageError
+
+GENERATOR_VERSION = 1
+"""Bump when the same seed would give different patches (it names cache files)."""
+SOURCE = "hpdesc-synth"
+DEFAULT_SEQUENCES = 24
+DEFAULT_PATCHES = 80
+DEFAULT_IMAGE_SIZE = 320
+DEFAULT_SPLIT = "default"
+
+PHOTOMETRIC = {"gamma_log": 0.6, "contrast_log": (-0.7, 0.45), "brightness": 0.25,
+               "ramp_log_gain": 0.5, "blob": 0.4, "draw_fraction": (0.6, 1.0), "v_strength": 0.3}
+VIEWPOINT = {"tilt_deg": (20.0, 45.0), "roll_deg": 20.0, "zoom": (0.75, 1.33), "shift": 0.04,
+             "focal": 1.0, "min_visible": 0.45}
+
+
+def _photometric(img: np.ndarray, t: float, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    p = PHOTOMETRIC
+    s = t * strength
+
+    def mag():
+        return rng.uniform(*p["draw_fraction"])
+
+    h, w = img.shape
+    gamma = np.exp(rng.choice([-1, 1]) * mag() * p["gamma_log"] * s)
+    lo, hi = p["contrast_log"]
+    contrast = np.exp((lo if rng.random() < 0.5 else hi) * mag() * s)
+    bright = rng.choice([-1, 1]) * mag() * p["brightness"] * s
+    phi = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = ((xx - w / 2) * np.cos(phi) + (yy - h / 2) * np.sin(phi)) / (max(h, w) / 2)
+    gain = np.exp(rng.choice([-1, 1]) * mag() * p["ramp_log_gain"] * s * ramp)
+    bx, by = rng.uniform(0, w), rng.uniform(0, h)
+    blob = np.exp(-((xx - bx) ** 2 + (yy - by) ** 2) / (2 * (0.3 * max(h, w)) ** 2))
+    gain = gain * (1 + rng.choice([-1, 1]) * mag() * p["blob"] * s * blob)
+    out = np.power(np.clip(img, 0, 1), gamma)
+    out = ((out - 0.5) * contrast + 0.5 + bright) * gain
+    return np.clip(out, 0, 1).astype(np.float32)
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    rvec = (axis / np.linalg.norm(axis) * angle).reshape(3, 1)
+    return cv2.Rodrigues(rvec)[0]
+
+
+def _camera_homography(size: int, t: float, draw: dict) -> np.ndarray:
+    c = np.array([size / 2.0, size / 2.0])
+    f = VIEWPOINT["focal"] * size
+    K = np.array([[f, 0, c[0]], [0, f, c[1]], [0, 0, 1.0]])
+    R = _rotation(np.array([np.cos(draw["axis"]), np.sin(draw["axis"]), 0.0]), np.deg2rad(draw["tilt"] * t))
+    P = K @ R @ np.linalg.inv(K)
+    pc = P @ np.array([c[0], c[1], 1.0])
+    pc = pc[:2] / pc[2]
+    a, z = np.deg2rad(draw["roll"] * t), draw["zoom"] ** t
+    S = np.array([[z * np.cos(a), -z * np.sin(a), 0], [z * np.sin(a), z * np.cos(a), 0], [0, 0, 1.0]])
+    T = lambda v: np.array([[1, 0, v[0]], [0, 1, v[1]], [0, 0, 1.0]])  # noqa: E731
+    H = T(c + draw["shift"] * t * size) @ S @ T(-c) @ T(c - pc) @ P
+    return H / H[2, 2]
+
+
+def _visible(H: np.ndarray, size: int) -> float:
+    u = np.linspace(0, size - 1, 24)
+    xy = np.stack(np.meshgrid(u, u), -1).reshape(-1, 2)
+    p = np.c_[xy, np.ones(len(xy))] @ H.T
+    if (p[:, 2] <= 0).any():
+        return 0.0
+    q = p[:, :2] / p[:, 2:]
+    return float(((q >= 0) & (q <= size - 1)).all(axis=1).mean())
+
+
+def _viewpoint_draw(size: int, rng: np.random.Generator) -> dict:
+    v = VIEWPOINT
+    draw = {"axis": rng.uniform(0, np.pi), "tilt": rng.choice([-1, 1]) * rng.uniform(*v["tilt_deg"]),
+            "roll": rng.uniform(-1, 1) * v["roll_deg"], "zoom": float(np.exp(rng.uniform(*np.log(v["zoom"])))),
+            "shift": rng.uniform(-1, 1, 2) * v["shift"]}
+    for _ in range(20):
+        if _visible(_camera_homography(size, 1.0, draw), size) >= v["min_visible"]:
+            break
+        draw = {**draw, "tilt": draw["tilt"] * 0.8, "roll": draw["roll"] * 0.8,
+                "zoom": draw["zoom"] ** 0.8, "shift": draw["shift"] * 0.8}
+    return draw
+
+
+def _key(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def render_sequence(name: str, photo: str, crop_index: int, seed: int, size: int = DEFAULT_IMAGE_SIZE):
+    """Images of one synthetic sequence: ``(ref, targets, homographies, crop_info)``.
+
+    ``ref`` and the five ``targets`` are (size, size) float32 in [0, 1]; ``homographies[k-1]``
+    maps ref pixels to target ``k`` pixels. Deterministic in ``(name, seed)``.
+    """
+    rng = np.random.default_rng([int(seed), _key(name), 0])
+    view = crop_view(photo, crop_index, size, rng)
+    ref = np.ascontiguousarray(view.image, dtype=np.float32)
+    targets, Hs = [], []
+    if name.startswith("i_"):
+        for k in range(1, 6):
+            targets.append(_photometric(ref, k / 5, rng))
+            Hs.append(np.eye(3))
+    else:
+        draw = _viewpoint_draw(size, rng)
+        off = np.array([[1, 0, -view.x0], [0, 1, -view.y0], [0, 0, 1.0]])
+        for k in range(1, 6):
+            H = _camera_homography(size, k / 5, draw)
+            img = cv2.warpPerspective(view.context, H @ off, (size, size), flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REFLECT)
+            targets.append(_photometric(img, k / 5, rng, PHOTOMETRIC["v_strength"]))
+            Hs.append(H)
+    return ref, targets, Hs, view.to_dict()
+
+
+def sequence_plan(n_sequences: int) -> list[tuple[str, str, int]]:
+    """``(name, photo, crop_index)`` of each sequence: i_ and v_ alternate, photos cycle."""
+    photos = photo_names()
+    plan = []
+    for k in range(n_sequences):
+        kind = "i" if k % 2 == 0 else "v"
+        photo, rnd = photos[k % len(photos)], k // len(photos)
+        plan.append((f"{kind}_{photo}_{rnd}", photo, rnd))
+    return plan
+
+
+def default_split(names: list[str], photo_of: dict[str, str], seed: int) -> tuple[list[str], list[str]]:
+    """``(train, test)``: about a quarter of each kind held out, at least one i_ and one v_.
+
+    Test sequences preferably come from photos no other sequence uses (no crop of a test photo
+    is seen in training).
+    """
+    rng = np.random.default_rng([int(seed), 7])
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[photo_of[n]] = counts.get(photo_of[n], 0) + 1
+    test: list[str] = []
+    for kind in ("i_", "v_"):
+        group = [n for n in names if n.startswith(kind)]
+        nk = len(group)
+        if nk == 0:
+            continue
+        want = (0 if kind == "i_" else 1) if nk == 1 else int(np.clip(int(nk / 4 + 0.5), 1, nk - 1))
+        order = rng.permutation(nk)
+        ranked = sorted((group[i] for i in order), key=lambda n: counts[photo_of[n]] > 1)
+        test += ranked[:want]
+    train = [n for n in names if n not in test]
+    test = [n for n in names if n in test]
+    return train, test
+
+
+def synthesize(path, n_sequences: int = DEFAULT_SEQUENCES, n_patches: int = DEFAULT_PATCHES, seed: int = 0,
+               noise: NoiseModel | None = None, progress: Callable[[int, int], None] | None = None, *,
+               image_size: int = DEFAULT_IMAGE_SIZE, params: ExtractParams | None = None) -> Path:
+    """Generate the embedded HPatches-like dataset into the patch file ``path``; returns it.
+
+    ``n_sequences`` sequences (i_ and v_ alternating) of up to ``n_patches`` patches each, from
+    ``image_size`` crops of the bundled photographs; one split, ``"default"``. The same
+    arguments give the same patch bytes. ``progress(done, total)`` is called as it goes.
+    """
+    if int(n_sequences) < 2:
+        raise UsageError(f"n_sequences must be at least 2 (one i_ and one v_), got {n_sequences}")
+    if int(n_patches) < 1:
+        raise UsageError(f"n_patches must be at least 1, got {n_patches}")
+    if int(image_size) < 96:
+        raise UsageError(f"image_size must be at least 96 pixels, got {image_size}")
+    noise = noise if noise is not None else NoiseModel()
+    params = params or ExtractParams()
+    plan = sequence_plan(int(n_sequences))
+    photo_of = {name: photo for name, photo, _ in plan}
+    crops: dict[str, dict] = {}
+
+    def source(name, photo, rnd):
+        def load():
+            ref, targets, Hs, _info = render_sequence(name, photo, rnd, seed, image_size)
+            return ref, targets, Hs
+        return SequenceSource(name, load)
+
+    for name, photo, rnd in plan:
+        rng = np.random.default_rng([int(seed), _key(name), 0])
+        crops[name] = crop_view(photo, rnd, image_size, rng).to_dict()
+    config = {
+        "source": SOURCE,
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "n_sequences": int(n_sequences),
+        "n_patches": int(n_patches),
+        "image_size": int(image_size),
+        "photos": sorted(set(photo_of.values()), key=list(photo_names()).index),
+        "crops": crops,
+        "photometric": PHOTOMETRIC,
+        "viewpoint": VIEWPOINT,
+        "extract": params.to_dict(),
+        "noise": noise.to_dict(),
+        "splits": {DEFAULT_SPLIT: "about 1/4 of the i_ and of the v_ sequences held out for test"},
+    }
+    return build_dataset(path, [source(*p) for p in plan], int(n_patches), int(seed), noise, params, config,
+                         lambda names: {DEFAULT_SPLIT: default_split(names, photo_of, seed)}, progress)
