@@ -1,0 +1,47 @@
+"""Benchmark result cache: one JSON per (descriptors, tasks, protocol, distance, task).
+
+The key hashes the descriptor file's content fingerprint and the task content, so a changed
+descriptor file or task set can never return a stale result. Directory: ``$HPDESC_CACHE_DIR``
+or ``~/.cache/hpdesc/benchmark``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from hpdesc.atomic import write_text_atomic
+
+
+def cache_dir(setting) -> Path | None:
+    """``True`` -> the default directory, a path -> that directory, falsy -> no cache."""
+    if not setting:
+        return None
+    if setting is True:
+        env = os.environ.get("HPDESC_CACHE_DIR")
+        return Path(env) if env else Path.home() / ".cache" / "hpdesc" / "benchmark"
+    return Path(setting)
+
+
+def cache_key(fingerprint: str, tasks_hash: str, protocol: str, distance: str, task: str, version: int) -> str:
+    from hpdesc import __version__
+
+    raw = json.dumps([fingerprint, tasks_hash, protocol, distance, task, version, __version__])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def get(directory: Path, key: str) -> dict | None:
+    p = directory / f"{key}.json"
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def put(directory: Path, key: str, value: dict) -> None:
+    try:
+        write_text_atomic(directory / f"{key}.json", json.dumps(value))
+    except OSError:
+        pass  # a cache that cannot be written is only slower

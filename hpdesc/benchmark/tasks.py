@@ -1,0 +1,406 @@
+"""HPatches benchmark task definitions: generation, official files, storage in the dataset file.
+
+Verification pairs and retrieval queries/distractors are generated exactly like
+hpatches-benchmark's ``gen_verif`` / ``gen_retrieval`` (numpy legacy RNG seeded 42, same draw
+order), with counts scaled down for small datasets. They are stored once per split under
+``/tasks/<split>/`` of the patch file so that every run is evaluated on the same tasks. The
+official retrieval files are shipped (BSD-2-Clause, resources/hpatches_tasks/COPYING) and used when
+a split's test sequences are the real HPatches ones. ``--tasks DIR`` loads official CSVs.
+
+Row layout in memory: verification ``(N, 6)`` int64 ``s1, t1, idx1, s2, t2, idx2`` and retrieval
+``(Q, 2)`` ``s, idx``, where ``s`` indexes :attr:`Tasks.names`; ``t`` is the task-file image id
+(0 = ref, 1..5, see :func:`hpdesc.data.images.image_index`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from hpdesc.atomic import atomic_path
+from hpdesc.errors import DataFormatError, UsageError
+
+TASKS_VERSION = 1
+SEED = 42
+VERIF_KINDS = ("pos", "neg_intra", "neg_inter")
+VERIF_FILES = {k: f"verif_{k}_split-{{split}}.csv" for k in VERIF_KINDS}
+RETR_KINDS = ("queries", "distractors")
+RETR_FILES = {k: f"retr_{k}_split-{{split}}.csv" for k in RETR_KINDS}
+MAX_VERIF = 1_000_000
+MAX_QUERIES = 10_000
+MAX_DISTRACTORS = 20_000
+STD_MIN = 10.0
+RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "hpatches_tasks"
+_STR = h5py.string_dtype("utf-8")
+
+
+@dataclass
+class Tasks:
+    """The task definitions of one split (see the module docstring for the array layout)."""
+
+    split: str
+    names: list[str]
+    verif: dict[str, np.ndarray]
+    queries: np.ndarray
+    distractors: np.ndarray
+    sources: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the task content (names and rows), for cache keys."""
+        h = hashlib.sha256(json.dumps(self.names).encode())
+        for k in VERIF_KINDS:
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(self.verif[k], dtype=np.int64).tobytes())
+        for arr in (self.queries, self.distractors):
+            h.update(b"|")
+            h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+        return h.hexdigest()
+
+
+# -- sizes -------------------------------------------------------------------------------
+
+def default_counts(n_test_patches: int) -> dict[str, int]:
+    """Task sizes for a split with ``n_test_patches`` patches: the reference sizes, scaled down."""
+    n = int(n_test_patches)
+    return {
+        "verif": int(min(MAX_VERIF, max(1000, 25 * n))),
+        "queries": int(min(MAX_QUERIES, max(1, n // 4))),
+        "distractors": int(min(MAX_DISTRACTORS, max(1, n // 2))),
+    }
+
+
+# -- generators (draw order of hpatches-benchmark utils/tasks.py) --------------------------
+
+def generate_verification(counts: np.ndarray, n_pairs: int, seed: int = SEED) -> dict[str, np.ndarray]:
+    """Verification pairs over sequences with ``counts`` patches each (indices into counts).
+
+    Draws: N sequences; N pairs of distinct patch indices (``choice(arange(k), 2,
+    replace=False)``, i.e. ``permutation(k)[:2]``); N pairs of distinct image ids from 0..4;
+    N inter sequences; their N patch indices.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    if counts.size == 0 or counts.min() < 2:
+        raise DataFormatError("verification pairs need at least 2 patches in every test sequence")
+    rs = np.random.RandomState(seed)
+    n = int(n_pairs)
+    s = rs.choice(len(counts), n)
+    perm = rs.permutation
+    idx = np.array([perm(k)[:2] for k in counts[s]], dtype=np.int64).reshape(n, 2)
+    typ = np.array([perm(5)[:2] for _ in range(n)], dtype=np.int64).reshape(n, 2)
+    s2 = rs.choice(len(counts), n)
+    j = rs.randint(0, counts[s2]).astype(np.int64) if n else np.zeros(0, np.int64)
+    return {"s": s.astype(np.int64), "i1": idx[:, 0], "i2": idx[:, 1], "ta": typ[:, 0], "tb": typ[:, 1],
+            "s2": s2.astype(np.int64), "j": j}
+
+
+def verification_rows(parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The three ``(N, 6)`` pair tables from the generator's draws."""
+    s, i1, i2, ta, tb, s2, j = (parts[k] for k in ("s", "i1", "i2", "ta", "tb", "s2", "j"))
+    return {
+        "pos": np.stack([s, ta, i1, s, tb, i1], axis=1),
+        "neg_intra": np.stack([s, ta, i1, s, tb, i2], axis=1),
+        "neg_inter": np.stack([s, ta, i1, s2, tb, j], axis=1),
+    }
+
+
+def generate_retrieval(counts: np.ndarray, keep, n_queries: int, n_distractors: int,
+                       seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """Retrieval queries and distractors ``(Q, 2)``, ``(Dn, 2)`` of (sequence index, patch index).
+
+    ``keep(s, idx) -> bool array``: the std > 10 filter on the ``ref`` patches. Candidates:
+    4 x queries and 10 x distractors drawn uniformly (sequence, then patch); filtered;
+    duplicates dropped (first kept); queries cut to ``n_queries``; distractors that are queries
+    removed; cut to ``n_distractors``.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    rs = np.random.RandomState(seed)
+    s_q = rs.choice(len(counts), int(n_queries) * 4)
+    i_q = rs.randint(0, counts[s_q]) if s_q.size else np.zeros(0, np.int64)
+    s_d = rs.choice(len(counts), int(n_distractors) * 10)
+    i_d = rs.randint(0, counts[s_d]) if s_d.size else np.zeros(0, np.int64)
+    q = np.stack([s_q, i_q], axis=1).astype(np.int64)
+    d = np.stack([s_d, i_d], axis=1).astype(np.int64)
+    q = _unique_first(q[keep(q[:, 0], q[:, 1])])[: int(n_queries)]
+    d = _unique_first(d[keep(d[:, 0], d[:, 1])])
+    base = int(counts.max()) + 1
+    d = d[~np.isin(d[:, 0] * base + d[:, 1], q[:, 0] * base + q[:, 1])][: int(n_distractors)]
+    return q, d
+
+
+def _unique_first(rows: np.ndarray) -> np.ndarray:
+    if rows.size == 0:
+        return rows.reshape(0, 2)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    return rows[np.sort(first)]
+
+
+# -- official files -------------------------------------------------------------------------
+
+def shipped_splits() -> dict:
+    return json.loads((RESOURCES / "splits.json").read_text())
+
+
+def read_task_csv(path: Path, columns: tuple[str, ...], names: list[str], counts: dict[str, int]) -> np.ndarray:
+    """Read a task CSV (header ``columns``); sequence columns mapped to indices into ``names``.
+
+    Unknown sequences are appended to ``names`` if the dataset has them (``counts``); an unknown
+    sequence or an out-of-range index is a DataFormatError naming the file and line.
+    """
+    lines = Path(path).read_text().splitlines()
+    if not lines or [c.strip() for c in lines[0].split(",")] != list(columns):
+        raise DataFormatError(f"{path}: expected the header {','.join(columns)}")
+    rows = [ln.split(",") for ln in lines[1:] if ln.strip()]
+    if any(len(r) != len(columns) for r in rows):
+        bad = next(i for i, r in enumerate(rows) if len(r) != len(columns))
+        raise DataFormatError(f"{path}:{bad + 2}: expected {len(columns)} fields")
+    out = np.zeros((len(rows), len(columns)), dtype=np.int64)
+    if not rows:
+        return out
+    table = np.array(rows, dtype=str)
+    pos = {n: i for i, n in enumerate(names)}
+    for c, col in enumerate(columns):
+        vals = np.char.strip(table[:, c])
+        if col.startswith("s"):
+            uniq, inv = np.unique(vals, return_inverse=True)
+            for u in uniq:
+                if u not in pos:
+                    if u not in counts:
+                        line = int(np.nonzero(vals == u)[0][0]) + 2
+                        raise DataFormatError(f"{path}:{line}: sequence {u!r} is not in the dataset")
+                    pos[u] = len(names)
+                    names.append(u)
+            out[:, c] = np.array([pos[u] for u in uniq], dtype=np.int64)[inv]
+        else:
+            try:
+                out[:, c] = vals.astype(np.int64)
+            except ValueError:
+                raise DataFormatError(f"{path}: column {col!r} has non-integer values") from None
+    cnt = np.array([counts[n] for n in names], dtype=np.int64)
+    for c, col in enumerate(columns):
+        if col.startswith("idx"):
+            s_col = columns.index("s" + col[3:]) if ("s" + col[3:]) in columns else 0
+            bad = np.nonzero((out[:, c] < 0) | (out[:, c] >= cnt[out[:, s_col]]))[0]
+            if bad.size:
+                i = int(bad[0])
+                raise DataFormatError(f"{path}:{i + 2}: patch index {out[i, c]} out of range for "
+                                      f"{names[out[i, s_col]]} ({cnt[out[i, s_col]]} patches)")
+        if col.startswith("t"):
+            if np.any((out[:, c] < 0) | (out[:, c] > 5)):
+                raise DataFormatError(f"{path}: image ids in {col!r} must be 0..5")
+    return out
+
+
+def _official_retrieval(split: str, test: list[str], counts: dict[str, int]):
+    """The shipped official retrieval tables if ``test`` is a real HPatches split's test list."""
+    for name, sp in shipped_splits().items():
+        if sorted(sp.get("test", [])) != sorted(test):
+            continue
+        names = list(test)
+        try:
+            q = read_task_csv(RESOURCES / RETR_FILES["queries"].format(split=name), ("s", "idx"), names, counts)
+            d = read_task_csv(RESOURCES / RETR_FILES["distractors"].format(split=name), ("s", "idx"), names, counts)
+        except DataFormatError:
+            return None  # same names, other patches: not the real HPatches data
+        if names != list(test):
+            return None
+        return q, d, name
+    return None
+
+
+# -- storage in the patch file ----------------------------------------------------------------
+
+def _file_index(f: h5py.File) -> tuple[list[str], np.ndarray]:
+    names = [x.decode() if isinstance(x, bytes) else str(x) for x in f["sequences"][()]]
+    return names, f["seq_offsets"][()].astype(np.int64)
+
+
+def _split_test(f: h5py.File, split: str) -> list[str]:
+    g = f["splits"][split]
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in g["test"][()]] if "test" in g else []
+
+
+def build_tasks(f: h5py.File, split: str, sizes: dict[str, int] | None = None) -> Tasks:
+    """Generate (or take the shipped official) tasks of ``split`` from an open patch file."""
+    names_all, offsets = _file_index(f)
+    pos = {n: i for i, n in enumerate(names_all)}
+    test = _split_test(f, split)
+    missing = [s for s in test if s not in pos]
+    if missing:
+        raise DataFormatError(f"split {split!r} names unknown sequence(s) {', '.join(missing[:5])}")
+    cnt_all = np.diff(offsets)
+    counts = np.array([cnt_all[pos[s]] for s in test], dtype=np.int64)
+    n_test = int(counts.sum())
+    sz = {**default_counts(n_test), **(sizes or {})}
+    verif = verification_rows(generate_verification(counts, sz["verif"]))
+    sources = {k: f"generated (seed {SEED}, {sz['verif']} pairs)" for k in VERIF_KINDS}
+    official = _official_retrieval(split, test, {s: int(cnt_all[pos[s]]) for s in test})
+    if official is not None:
+        q, d, name = official
+        sources.update({k: f"official hpatches-benchmark split {name}" for k in RETR_KINDS})
+    else:
+        std_cache: dict[int, np.ndarray] = {}
+
+        def keep(si: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            out = np.zeros(si.shape, dtype=bool)
+            for k in np.unique(si):
+                if int(k) not in std_cache:
+                    g = pos[test[int(k)]]
+                    ref = f["clean"][int(offsets[g]):int(offsets[g + 1]), 0].astype(np.float64)
+                    std_cache[int(k)] = ref.reshape(ref.shape[0], -1).std(axis=1)
+                sel = si == k
+                out[sel] = std_cache[int(k)][idx[sel]] > STD_MIN
+            return out
+
+        q, d = generate_retrieval(counts, keep, sz["queries"], sz["distractors"])
+        sources.update({k: f"generated (seed {SEED}, std > {STD_MIN:g})" for k in RETR_KINDS})
+    return Tasks(split, list(test), verif, q, d, sources)
+
+
+def _store(f: h5py.File, t: Tasks) -> None:
+    root = f.require_group("tasks")
+    if t.split in root:
+        del root[t.split]
+    g = root.create_group(t.split)
+    g.attrs["version"] = TASKS_VERSION
+    g.attrs["seed"] = SEED
+    g.attrs["sources"] = json.dumps(t.sources, sort_keys=True)
+    g.create_dataset("names", data=np.array(t.names, dtype=object), dtype=_STR)
+    v = t.verif
+    comp = dict(compression="gzip", shuffle=True)
+    parts = {"s": v["pos"][:, 0], "ta": v["pos"][:, 1], "i1": v["pos"][:, 2], "tb": v["pos"][:, 4],
+             "i2": v["neg_intra"][:, 5], "s2": v["neg_inter"][:, 3], "j": v["neg_inter"][:, 5]}
+    vg = g.create_group("verif")
+    for k, arr in parts.items():
+        dt = np.int8 if k in ("ta", "tb") else np.int32
+        vg.create_dataset(k, data=arr.astype(dt), chunks=(max(1, min(65536, arr.size)),), **comp)
+    g.create_dataset("retr_queries", data=t.queries.astype(np.int32).reshape(-1, 2))
+    g.create_dataset("retr_distractors", data=t.distractors.astype(np.int32).reshape(-1, 2))
+
+
+def _read_stored(f: h5py.File, split: str) -> Tasks:
+    g = f["tasks"][split]
+    if "unavailable" in g.attrs:
+        raise DataFormatError(f"no benchmark tasks for split {split!r}: {g.attrs['unavailable']}")
+    if int(g.attrs.get("version", -1)) != TASKS_VERSION:
+        raise DataFormatError(f"tasks of split {split!r} have version {g.attrs.get('version')}, "
+                              f"this hpdesc reads version {TASKS_VERSION}")
+    names = [x.decode() if isinstance(x, bytes) else str(x) for x in g["names"][()]]
+    parts = {k: g["verif"][k][()].astype(np.int64) for k in ("s", "i1", "i2", "ta", "tb", "s2", "j")}
+    return Tasks(split, names, verification_rows(parts), g["retr_queries"][()].astype(np.int64).reshape(-1, 2),
+                 g["retr_distractors"][()].astype(np.int64).reshape(-1, 2), json.loads(g.attrs.get("sources", "{}")))
+
+
+def write_generated_tasks(f: h5py.File, sizes: dict[str, int] | None = None) -> None:
+    """Generate and store ``/tasks/<split>`` for every split in ``f["splits"]`` (``f`` writable).
+
+    A split whose tasks cannot be made (e.g. a test sequence with fewer than 2 patches) gets an
+    empty group with an ``unavailable`` attribute that ``load_tasks`` reports.
+    """
+    if "splits" not in f:
+        return
+    for split in f["splits"]:
+        try:
+            _store(f, build_tasks(f, split, sizes))
+        except DataFormatError as exc:
+            g = f.require_group("tasks").require_group(split)
+            g.attrs["unavailable"] = exc.message
+
+
+def has_tasks(path, split: str) -> bool:
+    with h5py.File(path, "r") as f:
+        return "tasks" in f and split in f["tasks"]
+
+
+def ensure_tasks(dataset_path, split: str | None = None) -> bool:
+    """Add missing ``/tasks`` groups to an older patch file (copy to temp, add, rename).
+
+    Returns True if the file was rewritten.
+    """
+    path = Path(dataset_path)
+    with h5py.File(path, "r") as f:
+        splits = list(f["splits"]) if "splits" in f else []
+        have = set(f["tasks"]) if "tasks" in f else set()
+    want = [split] if split is not None else splits
+    if all(s in have for s in want if s in splits):
+        return False
+    with atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            for s in splits:
+                if s in have:
+                    continue
+                try:
+                    _store(f, build_tasks(f, s))
+                except DataFormatError as exc:
+                    f.require_group("tasks").require_group(s).attrs["unavailable"] = exc.message
+    return True
+
+
+def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None) -> Tasks:
+    """Tasks of ``split``: stored ones (generated on the fly if the file has none), with any
+    ``verif_*.csv`` / ``retr_*.csv`` found in ``tasks_dir`` replacing their part.
+
+    ``dataset``: a :class:`~hpdesc.data.store.PatchDataset`.
+    """
+    f = dataset.f
+    if split not in f["splits"]:
+        raise UsageError(f"{dataset.path}: no split {split!r}; available: {', '.join(sorted(f['splits'])) or 'none'}")
+    if "tasks" in f and split in f["tasks"]:
+        tasks = _read_stored(f, split)
+    else:
+        tasks = build_tasks(f, split)
+        tasks.notes.append(f"{dataset.path} has no stored tasks for split {split!r}: generated them for this run")
+    if tasks_dir is None:
+        return tasks
+    tdir = Path(tasks_dir)
+    if not tdir.is_dir():
+        raise UsageError(f"--tasks {tdir}: no such directory")
+    counts = {s: dataset.count(s) for s in dataset.sequences}
+    for kind in VERIF_KINDS:
+        p = tdir / VERIF_FILES[kind].format(split=split)
+        if p.exists():
+            tasks.verif[kind] = read_task_csv(p, ("s1", "t1", "idx1", "s2", "t2", "idx2"), tasks.names, counts)
+            tasks.sources[kind] = str(p)
+        else:
+            tasks.notes.append(f"{p.name} not in {tdir}: using the generated {kind} pairs")
+    for kind in RETR_KINDS:
+        p = tdir / RETR_FILES[kind].format(split=split)
+        if p.exists():
+            arr = read_task_csv(p, ("s", "idx"), tasks.names, counts)
+            setattr(tasks, kind, arr)
+            tasks.sources[kind] = str(p)
+        else:
+            tasks.notes.append(f"{p.name} not in {tdir}: using the stored {kind}")
+    return tasks
+
+
+def write_task_csvs(tasks: Tasks, out_dir) -> list[Path]:
+    """Write the tasks as hpatches-benchmark CSV files (names ``verif_*`` / ``retr_*``)."""
+    out = Path(out_dir)
+    written = []
+    for kind in VERIF_KINDS:
+        p = out / VERIF_FILES[kind].format(split=tasks.split)
+        rows = tasks.verif[kind]
+        lines = ["s1,t1,idx1,s2,t2,idx2"] + [
+            f"{tasks.names[a]},{b},{c},{tasks.names[d]},{e},{g}" for a, b, c, d, e, g in rows.tolist()]
+        with atomic_path(p) as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
+        written.append(p)
+    for kind in RETR_KINDS:
+        p = out / RETR_FILES[kind].format(split=tasks.split)
+        rows = getattr(tasks, kind)
+        lines = ["s,idx"] + [f"{tasks.names[a]},{b}" for a, b in rows.tolist()]
+        with atomic_path(p) as tmp:
+            tmp.write_text("\n".join(lines) + "\n")
+        written.append(p)
+    return written
+

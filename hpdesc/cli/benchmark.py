@@ -1,0 +1,175 @@
+"""`hpdesc benchmark`: HPatches verification / matching / retrieval, plus CSV export and import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from hpdesc.cli.common import console, err_console, handle_errors, progress
+from hpdesc.errors import UsageError
+
+DATA, TASKS, OUTPUT = "Data", "Tasks", "Output"
+
+
+class _BenchmarkGroup(TyperGroup):
+    """Lets ``--compare A.h5 B.h5 C.h5`` take several values (click options take one each)."""
+
+    def parse_args(self, ctx, args):
+        out, collecting = [], False
+        for a in args:
+            if a == "--compare":
+                collecting = True
+                continue
+            if collecting and not a.startswith("-") and a not in self.commands:
+                out += ["--compare", a]
+                continue
+            collecting = False
+            out.append(a)
+        return super().parse_args(ctx, out)
+
+
+def _descriptors_from_run(run: Optional[Path], data: Optional[Path], split: Optional[str]):
+    try:
+        from hpdesc import api  # provided by the training work
+        describe_run = api.describe_run
+    except (ImportError, AttributeError):
+        raise UsageError("no trained run: train one with `hpdesc train` or pass --descriptors") from None
+    if run is None:
+        latest = getattr(api, "latest_run", None)
+        try:
+            run = latest() if latest else None
+        except UsageError as exc:
+            run, why = None, f" ({exc.message})"
+        else:
+            why = ""
+        if run is None:
+            raise UsageError(f"nothing to benchmark: no --descriptors FILE given and no trained run found{why}",
+                             hint="train one with `hpdesc train`, or pass --descriptors FILE or --run RUN_DIR")
+    if data is None:
+        try:  # the dataset the run was trained on
+            data = api.load_run(run).config.data.path
+        except (AttributeError, TypeError):
+            data = None
+    out = describe_run(run, data, split)
+    return getattr(out, "path", out)
+
+
+def _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, cache):
+    from hpdesc.benchmark.evaluate import evaluate
+
+    results = []
+    with progress(transient=True) as bar:
+        ids: dict = {}
+
+        def cb(task: str, steps: int) -> None:
+            if steps >= 0:
+                ids[task] = bar.add_task(f"{Path(str(f)).name}: {task}", total=steps)
+            else:
+                bar.advance(ids[task])
+
+        for f in files:
+            results.append(evaluate(f, data, tasks=tasks, split=split, protocol=protocol, distance=distance,
+                                    tasks_dir=tasks_dir, cache=cache, progress=cb))
+    return results
+
+
+def register(app: typer.Typer) -> None:
+    bench = typer.Typer(cls=_BenchmarkGroup, invoke_without_command=True, no_args_is_help=False,
+                        rich_markup_mode="rich", context_settings={"help_option_names": ["-h", "--help"]})
+
+    @bench.callback()
+    @handle_errors
+    def _benchmark(
+        ctx: typer.Context,
+        descriptors: Annotated[Optional[Path], typer.Option("--descriptors", "-d", help="Descriptor file (hpdesc.descriptors).", rich_help_panel=DATA)] = None,
+        run: Annotated[Optional[Path], typer.Option("--run", help="Describe the dataset with this training run first.", rich_help_panel=DATA)] = None,
+        data: Annotated[Optional[Path], typer.Option("--data", help="Patch dataset (default: the one recorded in the descriptor file).", rich_help_panel=DATA)] = None,
+        split: Annotated[Optional[str], typer.Option("--split", help="Split whose test sequences are evaluated (default: the descriptor file's, else 'a').", rich_help_panel=DATA)] = None,
+        task: Annotated[Optional[List[str]], typer.Option("--task", help="verification | matching | retrieval (repeatable; default all three).", rich_help_panel=TASKS)] = None,
+        protocol: Annotated[str, typer.Option("--protocol", help="python (reference Python evaluator) or paper (MATLAB / paper AP).", rich_help_panel=TASKS)] = "python",
+        distance: Annotated[str, typer.Option("--distance", help="L2 or L1.", rich_help_panel=TASKS)] = "L2",
+        tasks_dir: Annotated[Optional[Path], typer.Option("--tasks", help="Folder with official verif_*.csv / retr_*.csv task files.", rich_help_panel=TASKS)] = None,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if a cached result exists.", rich_help_panel=TASKS)] = False,
+        breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print easy/hard/tough, intra/inter, i_/v_ and pool-size tables.", rich_help_panel=OUTPUT)] = False,
+        json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.", rich_help_panel=OUTPUT)] = None,
+        md_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write the results as Markdown.", rich_help_panel=OUTPUT)] = None,
+        compare: Annotated[Optional[List[Path]], typer.Option("--compare", help="Compare several descriptor files: --compare A.h5 B.h5 ...", rich_help_panel=OUTPUT)] = None,
+        plot: Annotated[Optional[Path], typer.Option("--plot", help="Bar chart of the headline numbers (PNG).", rich_help_panel=OUTPUT)] = None,
+    ) -> None:
+        """Benchmark descriptors with the HPatches protocol (verification, matching, retrieval mAP).
+
+        Prints the headline table (and its mean); every result names the dataset, split, protocol
+        and distance. Subcommands: [bold]export-csv[/], [bold]import-csv[/].
+
+        Example: hpdesc benchmark --descriptors runs/r1/desc.h5 --task retrieval --breakdown
+        """
+        if ctx.invoked_subcommand is not None:
+            return
+        from hpdesc.benchmark import report
+
+        files = list(compare or [])
+        if descriptors is not None:
+            files.insert(0, descriptors)
+        if run is not None or not files:
+            files.insert(0, _descriptors_from_run(run, data, split))
+        tasks = tuple(task) if task else ("verification", "matching", "retrieval")
+        results = _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, not no_cache)
+        for r in results:
+            for n in r.notes:
+                err_console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)
+        if len(results) == 1:
+            console.print(report.headline_table(results[0]))
+        else:
+            console.print(report.compare_table(results))
+        if breakdown:
+            for r in results:
+                for t in report.breakdown_tables(r):
+                    console.print(t)
+        if json_out:
+            report.write_json(results if len(results) > 1 else results[0], json_out)
+            err_console.print(f"wrote {json_out}")
+        if md_out:
+            report.write_markdown(results, md_out, breakdown=True)
+            err_console.print(f"wrote {md_out}")
+        if plot:
+            report.plot_bars(results, plot)
+            err_console.print(f"wrote {plot}")
+
+    @bench.command("export-csv")
+    @handle_errors
+    def _export(
+        descriptors: Annotated[Path, typer.Argument(help="Descriptor file to export.")],
+        out: Annotated[Path, typer.Argument(help="Output root: files go to OUT/NAME/<sequence>/<image>.csv.")],
+        name: Annotated[Optional[str], typer.Option("--name", help="Descriptor name (default: the file's).")] = None,
+        sequence: Annotated[Optional[List[str]], typer.Option("--sequence", help="Only these sequences (repeatable).")] = None,
+    ) -> None:
+        """Export descriptors to the hpatches-benchmark CSV layout (one row per patch).
+
+        Example: hpdesc benchmark export-csv runs/r1/desc.h5 hpatches-benchmark/data/descriptors --name mynet
+        """
+        from hpdesc.benchmark.csvio import export_csv
+
+        root = export_csv(descriptors, out, name, sequence)
+        console.print(f"exported {descriptors} to {root}")
+
+    @bench.command("import-csv")
+    @handle_errors
+    def _import(
+        src: Annotated[Path, typer.Argument(help="Folder of sequence folders with ref.csv ... t5.csv.")],
+        data: Annotated[Path, typer.Option("--data", help="Patch dataset the CSVs describe.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Descriptor file to write.")],
+        name: Annotated[Optional[str], typer.Option("--name", help="Descriptor name (default: the folder name).")] = None,
+    ) -> None:
+        """Import hpatches-benchmark descriptor CSVs (comma, semicolon or whitespace separated).
+
+        Example: hpdesc benchmark import-csv descriptors/sift --data hpatches.h5 --out sift.h5
+        """
+        from hpdesc.benchmark.csvio import import_csv
+
+        path = import_csv(src, data, out, name)
+        console.print(f"wrote {path}")
+
+    app.add_typer(bench, name="benchmark", help="Benchmark descriptors with the HPatches protocol.")

@@ -1,0 +1,236 @@
+"""The descriptor file: format ``hpdesc.descriptors`` version 1 (docs/formats.md, docs/benchmark.md).
+
+Layout::
+
+    /descriptors   (P, 16, D) float32, rows aligned with /sequences and /seq_offsets
+    /sequences, /seq_offsets, /images, /seq, /idx   the index (store.write_index)
+    attrs: format, format_version, created_by, created_at, uid, config (JSON: dataset, dataset_uid,
+           descriptor, run_dir, ...), fingerprint (sha256 of the float32 bytes, row order)
+
+The sequences may be a subset of the dataset's (e.g. only one split's test sequences); patch
+``k`` of sequence ``s`` in image ``j`` is ``descriptors[offset[s] + k, j]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from hpdesc.atomic import atomic_path
+from hpdesc.data.images import IMAGES
+from hpdesc.data.store import _decode, open_checked, write_index, write_root_attrs
+from hpdesc.errors import DataFormatError, UsageError
+
+DESCRIPTORS_FORMAT = "hpdesc.descriptors"
+DESCRIPTORS_VERSION = 1
+_FP_CHUNK_ROWS = 4096
+
+
+def _chunk_rows(dim: int) -> int:
+    # about 256 KiB per chunk along the sample axis
+    return max(1, min(4096, (256 * 1024) // (len(IMAGES) * max(dim, 1) * 4)))
+
+
+class DescriptorWriter:
+    """Stream descriptors into a new file atomically; fingerprint computed while writing.
+
+    Usage::
+
+        with DescriptorWriter(path, sequences, counts, dim, config) as w:
+            for seq in sequences:
+                w.put(seq, array)          # (N, 16, D) float32
+    """
+
+    def __init__(self, path, sequences: Sequence[str], counts: Sequence[int], dim: int, config: dict):
+        self.path = Path(path)
+        self.sequences = list(sequences)
+        self.counts = [int(c) for c in counts]
+        self.dim = int(dim)
+        self.config = dict(config)
+        self._offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        self._next = 0  # sequences must be put in order so the fingerprint is a stream hash
+
+    def __enter__(self) -> "DescriptorWriter":
+        if len(set(self.sequences)) != len(self.sequences):
+            raise UsageError("duplicate sequence names in descriptor set")
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        try:
+            self.f = h5py.File(tmp, "w")
+            write_root_attrs(self.f, DESCRIPTORS_FORMAT, DESCRIPTORS_VERSION, self.config)
+            write_index(self.f, self.sequences, self.counts)
+            total = int(self._offsets[-1])
+            self.ds = self.f.create_dataset(
+                "descriptors", shape=(total, len(IMAGES), self.dim), dtype="float32",
+                chunks=(max(1, min(_chunk_rows(self.dim), total)), len(IMAGES), self.dim) if total else None)
+            self._sha = hashlib.sha256()
+        except BaseException as exc:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def put(self, sequence: str, array: np.ndarray) -> None:
+        """Store the ``(N, 16, D)`` descriptors of the next sequence (in the declared order)."""
+        if self._next >= len(self.sequences) or self.sequences[self._next] != sequence:
+            want = self.sequences[self._next] if self._next < len(self.sequences) else "nothing more"
+            raise UsageError(f"descriptors put out of order: got {sequence!r}, expected {want!r}")
+        lo, hi = self._offsets[self._next], self._offsets[self._next + 1]
+        arr = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
+        if arr.shape != (hi - lo, len(IMAGES), self.dim):
+            raise UsageError(f"{sequence}: descriptors have shape {arr.shape}, expected {(int(hi - lo), len(IMAGES), self.dim)}")
+        if not np.all(np.isfinite(arr)):
+            raise DataFormatError(f"{sequence}: descriptors contain NaN or infinite values")
+        self.ds[lo:hi] = arr
+        self._sha.update(arr.tobytes())
+        self._next += 1
+
+    def __exit__(self, et, ev, tb):
+        try:
+            if et is None:
+                if self._next != len(self.sequences):
+                    raise UsageError(f"descriptors never written for {self.sequences[self._next]!r}")
+                self.f.attrs["fingerprint"] = self._sha.hexdigest()
+                self.f.attrs["dim"] = self.dim
+        except BaseException as exc:
+            self.f.close()
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self.f.close()
+        return self._ctx.__exit__(et, ev, tb)
+
+
+def write_descriptors(path, sequences: Sequence[str], arrays: Mapping[str, np.ndarray] | Iterable, config: dict,
+                      counts: Sequence[int] | None = None, dim: int | None = None) -> Path:
+    """Write a descriptor file atomically (temporary file + rename).
+
+    ``arrays``: ``{sequence: (N, 16, D)}`` (any mapping), or an iterable of ``(sequence, array)``
+    in ``sequences`` order for streaming (then ``counts`` and ``dim`` are required).
+    ``config`` should carry ``dataset``, ``dataset_uid``, ``descriptor`` and ``run_dir``.
+    """
+    sequences = list(sequences)
+    if isinstance(arrays, Mapping):
+        missing = [s for s in sequences if s not in arrays]
+        if missing:
+            raise UsageError(f"no descriptors given for sequence(s) {', '.join(missing[:5])}")
+        counts = [int(np.shape(arrays[s])[0]) for s in sequences]
+        dims = {int(np.shape(arrays[s])[-1]) for s in sequences}
+        if len(dims) > 1:
+            raise UsageError(f"descriptor dimensions differ between sequences: {sorted(dims)}")
+        dim = dims.pop() if dims else int(dim or 0)
+        items = ((s, arrays[s]) for s in sequences)
+    else:
+        if counts is None or dim is None:
+            raise UsageError("streaming write_descriptors needs counts= and dim=")
+        items = iter(arrays)
+    with DescriptorWriter(path, sequences, counts, dim, config) as w:
+        for seq, arr in items:
+            w.put(seq, arr)
+    return Path(path)
+
+
+class DescriptorSet:
+    """Read access to a descriptor file (lazy; ``get`` reads one sequence)."""
+
+    REQUIRED = ("descriptors", "sequences", "seq_offsets")
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.f = open_checked(self.path, DESCRIPTORS_FORMAT, DESCRIPTORS_VERSION, self.REQUIRED)
+        try:
+            self.sequences: list[str] = _decode(self.f["sequences"][()])
+            self.offsets: np.ndarray = self.f["seq_offsets"][()].astype(np.int64)
+            self._pos = {n: i for i, n in enumerate(self.sequences)}
+            shape = self.f["descriptors"].shape
+            if len(shape) != 3 or shape[1] != len(IMAGES):
+                raise DataFormatError(f"{self.path}: /descriptors has shape {shape}, expected (P, 16, D)")
+            if int(self.offsets[-1]) != shape[0]:
+                raise DataFormatError(f"{self.path}: seq_offsets end at {int(self.offsets[-1])} but there are {shape[0]} rows")
+        except BaseException:
+            self.f.close()
+            raise
+
+    def __enter__(self) -> "DescriptorSet":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.f.close()
+
+    @property
+    def dim(self) -> int:
+        return int(self.f["descriptors"].shape[2])
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def config(self) -> dict:
+        try:
+            return json.loads(self.f.attrs.get("config", "{}"))
+        except ValueError:
+            raise DataFormatError(f"{self.path}: the 'config' attribute is not JSON") from None
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("descriptor") or self.path.stem)
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the float32 descriptor bytes (cached at write time; recomputed if absent)."""
+        fp = self.f.attrs.get("fingerprint")
+        if fp:
+            return fp.decode() if isinstance(fp, bytes) else str(fp)
+        sha = hashlib.sha256()
+        ds = self.f["descriptors"]
+        for lo in range(0, ds.shape[0], _FP_CHUNK_ROWS):
+            sha.update(np.ascontiguousarray(ds[lo:lo + _FP_CHUNK_ROWS], dtype=np.float32).tobytes())
+        return sha.hexdigest()
+
+    def count(self, sequence: str) -> int:
+        s = self._index(sequence)
+        return int(self.offsets[s + 1] - self.offsets[s])
+
+    def _index(self, sequence: str) -> int:
+        try:
+            return self._pos[sequence]
+        except KeyError:
+            raise UsageError(f"{self.path}: no descriptors for sequence {sequence!r}") from None
+
+    def rows(self, sequence: str) -> slice:
+        s = self._index(sequence)
+        return slice(int(self.offsets[s]), int(self.offsets[s + 1]))
+
+    def get(self, sequence: str) -> np.ndarray:
+        """Descriptors of one sequence. Shape: ``(N, 16, D)`` float32."""
+        return self.f["descriptors"][self.rows(sequence)]
+
+    def load(self, sequences: Sequence[str], images: Sequence[int] | None = None) -> tuple[np.ndarray, dict[str, int]]:
+        """Concatenated descriptors of ``sequences`` (optionally only some image columns).
+
+        Returns ``(array (R, n_images, D) float32, {sequence: first row})``.
+        """
+        ds = self.f["descriptors"]
+        parts, starts, at = [], {}, 0
+        for s in sequences:
+            r = self.rows(s)
+            block = ds[r] if images is None else ds[r][:, list(images)]
+            parts.append(block)
+            starts[s] = at
+            at += block.shape[0]
+        n_img = len(IMAGES) if images is None else len(images)
+        arr = np.concatenate(parts) if parts else np.zeros((0, n_img, self.dim), np.float32)
+        return arr, starts
+
+
+def open_descriptors(path: str | os.PathLike) -> DescriptorSet:
+    """Open an hpdesc descriptor file (checks format name, version and layout)."""
+    return DescriptorSet(path)

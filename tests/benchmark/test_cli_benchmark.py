@@ -1,0 +1,95 @@
+"""`hpdesc benchmark` through typer's CliRunner on a tiny dataset."""
+
+import json
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hpdesc.cli import benchmark as bench_cli
+
+
+@pytest.fixture(scope="module")
+def app():
+    a = typer.Typer()
+
+    @a.callback()
+    def _root() -> None:
+        pass
+
+    bench_cli.register(a)
+    return a
+
+
+def run(app, *args):
+    res = CliRunner().invoke(app, ["benchmark", *map(str, args)])
+    return res.exit_code, res.output
+
+
+def _one_error_line(out):
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith("error:"), out
+    assert "Traceback" not in out
+    assert len([ln for ln in lines if not ln.strip().startswith("hint:")]) == 1, out
+
+
+def test_headline_json_markdown(app, tiny, tmp_path):
+    code, out = run(app, "--descriptors", tiny["descriptors"], "--split", "a", "--breakdown",
+                    "--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md")
+    assert code == 0, out
+    assert "Retrieval mAP" in out and "Mean" in out and "tough" in out
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["split"] == "a" and data["protocol"] == "python" and data["distance"] == "L2"
+    assert set(data["headline"]) == {"verification", "matching", "retrieval"}
+    assert "| toy |" in (tmp_path / "r.md").read_text()
+
+
+def test_single_task_paper_l1(app, tiny):
+    code, out = run(app, "-d", tiny["descriptors"], "--task", "retrieval", "--protocol", "paper", "--distance", "L1")
+    assert code == 0, out
+    assert "Retrieval mAP" in out and "Verification" not in out
+
+
+def test_compare_and_plot(app, tiny, tmp_path):
+    code, out = run(app, "--compare", tiny["descriptors"], tiny["descriptors"], "--task", "matching",
+                    "--plot", tmp_path / "p.png")
+    assert code == 0, out
+    assert "comparison" in out
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_export_import_subcommands(app, tiny, tmp_path):
+    code, out = run(app, "export-csv", tiny["descriptors"], tmp_path / "csv", "--name", "toy")
+    assert code == 0, out
+    code, out = run(app, "import-csv", tmp_path / "csv" / "toy", "--data", tiny["dataset"], "--out", tmp_path / "i.h5")
+    assert code == 0, out
+    assert (tmp_path / "i.h5").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong_format", "not_hdf5", "bad_task", "bad_split", "no_args"])
+def test_bad_input_one_line(app, tiny, tmp_path, case):
+    bad = tmp_path / "x.h5"
+    bad.write_text("not hdf5")
+    args = {
+        "missing": ["-d", tmp_path / "nope.h5"],
+        "wrong_format": ["-d", tiny["dataset"]],
+        "not_hdf5": ["-d", bad],
+        "bad_task": ["-d", tiny["descriptors"], "--task", "matchin"],
+        "bad_split": ["-d", tiny["descriptors"], "--split", "zz"],
+        "no_args": [],
+    }[case]
+    code, out = run(app, *args)
+    assert code != 0
+    _one_error_line(out)
+    if case == "no_args":
+        assert "--descriptors" in out
+
+
+def test_import_row_count_error(app, tiny, tmp_path):
+    run(app, "export-csv", tiny["descriptors"], tmp_path / "csv", "--name", "toy")
+    f = tmp_path / "csv" / "toy" / "i_gamma" / "ref.csv"
+    f.write_text("\n".join(f.read_text().splitlines()[:3]) + "\n")
+    code, out = run(app, "import-csv", tmp_path / "csv" / "toy", "--data", tiny["dataset"], "--out", tmp_path / "i.h5")
+    assert code == 1
+    _one_error_line(out)
+    assert "i_gamma" in out and "ref" in out
