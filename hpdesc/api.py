@@ -1,0 +1,332 @@
+"""The Python API, mirroring the CLI: ``train``, ``denoise``, ``describe``, ``benchmark``.
+
+Example (a notebook)::
+
+    import hpdesc
+    result = hpdesc.train(denoiser="dncnn", descriptor="hardnet", epochs=2)
+    print(result.benchmark["results"])
+    hpdesc.describe(run=result.run_dir, out="desc.h5")
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+from hpdesc import config as C
+from hpdesc.errors import PluginError, UsageError
+from hpdesc.training.run import RunDir, new_run_dir
+from hpdesc.training.run import latest_run as _latest
+
+# keyword arguments of train() that map onto config keys (the CLI's flags)
+_FLAG_KEYS = {
+    "denoiser": "denoiser.name",
+    "descriptor": "descriptor.name",
+    "denoiser_loss": "denoiser_loss.name",
+    "descriptor_loss": "descriptor_loss.name",
+    "denoiser_optimizer": "denoiser_optimizer.name",
+    "descriptor_optimizer": "descriptor_optimizer.name",
+    "data": "data.path",
+    "split": "data.split",
+    "descriptor_input": "data.descriptor_input",
+    "seed": "training.seed",
+    "precision": "training.precision",
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+}
+
+
+def default_data_path(progress: Callable[[int, int], None] | None = None) -> Path:
+    """The embedded dataset (built and cached on first use)."""
+    from hpdesc.data import cache
+
+    return Path(cache.default_dataset(progress=progress))
+
+
+def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfig:
+    """Layer defaults < ``config`` (path, dict or RunConfig) < ``sets`` < keyword flags."""
+    skip = flags.pop("skip_denoiser", False)
+    unknown = [k for k in flags if k not in _FLAG_KEYS]
+    if unknown:
+        raise UsageError(f"unknown argument {unknown[0]!r}; use one of {', '.join([*_FLAG_KEYS, 'skip_denoiser'])} "
+                         "or sets=['SECTION.KEY=VALUE']")
+    mapped = {_FLAG_KEYS[k]: (str(v) if k == "data" and v is not None else v) for k, v in flags.items()}
+    if skip:
+        mapped["denoiser.name"] = "identity"
+    cfg = C.resolve(config, sets=sets, flags=mapped)
+    if cfg.denoiser.name.lower() == "none":
+        cfg.denoiser.name = "identity"
+    return cfg
+
+
+def _reporter(progress):
+    from hpdesc.training.loop import Reporter
+
+    return progress if progress is not None else Reporter()
+
+
+def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progress=None,
+          max_epochs_this_session: int | None = None, **flags):
+    """Train a denoiser and/or a descriptor, benchmark them, and return a RunResult.
+
+    ``config``: a TOML path, a dict or a RunConfig; ``sets``: ``"KEY=VALUE"`` strings; ``flags``:
+    ``denoiser``, ``descriptor`` (``"none"``: train a denoiser alone), ``skip_denoiser``,
+    ``denoiser_loss``, ``descriptor_loss``, ``denoiser_optimizer``, ``descriptor_optimizer``,
+    ``data``, ``split``, ``descriptor_input``, ``seed``, ``precision``, ``epochs``, ``batch_size``.
+    ``resume``: a run directory to continue (its config is used; other arguments are refused).
+    ``out``: the run directory (default ``runs/<timestamp>-<denoiser>-<descriptor>``).
+    """
+    from hpdesc.training.pipeline import provenance, run_training
+
+    reporter = _reporter(progress)
+    if resume is not None:
+        if config is not None or list(sets) or any(v is not None for v in flags.values()):
+            raise UsageError("--resume continues a run with its own config; do not pass other settings",
+                             hint="to change settings, start a new run with --config RUN/config.toml")
+        run = RunDir(resume).check()
+        cfg = C.resolve(run.config)
+        if run.state().get("finished"):
+            reporter.log(f"{run.path} already finished")
+        _import_recorded(cfg)
+        return run_training(cfg, run, reporter=reporter, max_epochs_this_session=max_epochs_this_session)
+    cfg = resolve_config(config, sets, **flags)
+    entries = C.validate_components(cfg)
+    if not cfg.data.path:
+        reporter.log("using the embedded dataset (built on first use)")
+        reporter.start("building the embedded dataset", None)
+        cfg.data.path = str(default_data_path(lambda d, t: reporter.advance(0)))
+        reporter.done()
+    data = Path(cfg.data.path)
+    if not data.exists():
+        raise UsageError(f"{data}: no such dataset file")
+    cfg.data.path = str(data.resolve())
+    from hpdesc.data.store import open_dataset
+
+    with open_dataset(cfg.data.path) as ds:  # check split names before creating the run
+        ds.split(cfg.data.split)
+    cfg.provenance = provenance(cfg, entries)
+    if out is not None:
+        run = RunDir(out)
+        if run.config.exists():
+            raise UsageError(f"{run.path} already holds a run", hint=f"continue it with --resume {run.path} "
+                             "or choose another --out")
+        run.path.mkdir(parents=True, exist_ok=True)
+    else:
+        run = new_run_dir(cfg.denoiser.name, cfg.descriptor.name if cfg.trains_descriptor else "none")
+    cfg.save(run.config)
+    return run_training(cfg, run, reporter=reporter, max_epochs_this_session=max_epochs_this_session)
+
+
+# -- runs -------------------------------------------------------------------------------------------
+@dataclass
+class LoadedRun:
+    """A run's configuration and models (``descriptor`` is None for a denoiser-only run)."""
+
+    run: RunDir
+    config: C.RunConfig
+    denoiser: Any
+    descriptor: Any
+
+
+def _import_recorded(cfg: C.RunConfig) -> None:
+    """Import the modules of every component a run recorded, so custom layers deserialize."""
+    from hpdesc import registry
+
+    for sec, kind in C.COMPONENTS.items():
+        rec = cfg.provenance.get(sec)
+        if not isinstance(rec, Mapping):
+            continue
+        value = str(rec.get("value", ""))
+        dist = rec.get("distribution", "?")
+        try:
+            registry.get(kind, f"{dist}:{rec.get('name')}" if dist and dist != "?" else rec.get("name"))
+        except UsageError:
+            pass  # not installed under that distribution: try the module itself below
+        module = value.partition(":")[0].strip()
+        if not module:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise PluginError(f"this run needs {kind.replace('_', ' ')} {rec.get('name')!r} from distribution "
+                              f"{dist!r} ({rec.get('version', '?')}), which is not installed ({exc})",
+                              hint=f"pip install {dist}") from None
+
+
+def load_run(run_dir=None) -> LoadedRun:
+    """Load a run's config and models (default: the latest run)."""
+    import keras
+
+    run = RunDir(run_dir).check() if run_dir is not None else _latest()
+    cfg = C.resolve(run.config)
+    _import_recorded(cfg)
+    models = {}
+    for stage in ("denoiser", "descriptor"):
+        p = run.model(stage)
+        if p.exists():
+            try:
+                models[stage] = keras.saving.load_model(p)
+            except Exception as exc:  # noqa: BLE001 - name the file and the likely cause
+                raise PluginError(f"{p}: cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+                                  hint="is the plugin that built it installed? see [provenance] in config.toml") from None
+        else:
+            models[stage] = None
+    if models["denoiser"] is None and models["descriptor"] is None:
+        raise UsageError(f"{run.path}: the run has no trained models yet",
+                         hint=f"finish it with hpdesc train --resume {run.path}")
+    return LoadedRun(run, cfg, models["denoiser"], models["descriptor"])
+
+
+def latest_run() -> Path:
+    """The most recent run directory (``runs/latest``, else the newest)."""
+    return _latest().path
+
+
+# -- describe / denoise ----------------------------------------------------------------------------------
+def _open_data(data):
+    from hpdesc.data.store import open_dataset
+
+    path = Path(data) if data is not None else default_data_path()
+    return open_dataset(path)
+
+
+def _sequences(ds, split: str | None, part: str = "test") -> list[str]:
+    if split is None:
+        return list(ds.sequences)
+    return list(ds.split(split).get(part, []))
+
+
+def describe_run(run_dir, dataset, split: str | None = None, progress=None) -> Path:
+    """Descriptors of the test sequences of ``split`` made with a run (cached in the run directory).
+
+    ``dataset``: path or PatchDataset. Returns the descriptor file's path (``hpdesc.descriptors``).
+    """
+    from hpdesc.data.store import PatchDataset, open_dataset
+    from hpdesc.training.bench import describe_run_split
+
+    lr = load_run(run_dir)
+    if lr.descriptor is None:
+        raise UsageError(f"{lr.run.path}: a denoiser-only run has no descriptor to benchmark")
+    own = not isinstance(dataset, PatchDataset)
+    ds = open_dataset(dataset) if own else dataset
+    try:
+        split = split or (lr.config.data.split if lr.config.data.split in ds.splits else sorted(ds.splits)[0])
+        path, _ = describe_run_split(lr.run, lr.config, lr.denoiser, lr.descriptor, ds, split,
+                                     reporter=_reporter(progress))
+        return path
+    finally:
+        if own:
+            ds.close()
+
+
+def describe(run=None, data=None, out=None, denoiser: str | None = None, descriptor: str | None = None,
+             split: str | None = None, kind: str = "noisy", params: Mapping | None = None, progress=None) -> Path:
+    """Write descriptors of a dataset (all sequences, or the test sequences of ``split``).
+
+    Models come from ``run`` (a run directory) or from the registry by name (``denoiser``,
+    ``descriptor``, e.g. ``descriptor="sift"``; no denoiser by default); a name overrides the
+    run's model of that role. ``kind``: which patches to read (``noisy`` or ``clean``).
+    ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models.
+    """
+    from hpdesc import registry
+    from hpdesc.training.bench import write_described
+    from hpdesc.training.infer import Pipeline
+
+    if out is None:
+        raise UsageError("describe needs an output file (--out FILE.h5)")
+    params = dict(params or {})
+    den_model = desc_model = None
+    run_dir = None
+    if run is not None:
+        lr = load_run(run)
+        den_model, desc_model, run_dir = lr.denoiser, lr.descriptor, str(lr.run.path.resolve())
+    elif descriptor is None:
+        raise UsageError("describe needs --run RUN_DIR or --descriptor NAME (e.g. raw, sift)")
+    if denoiser is not None:
+        den_model = None if denoiser in ("none", "identity") else registry.build(
+            "denoiser", denoiser, input_shape=(32, 32, 1), **params.get("denoiser", {}))
+    if descriptor is not None:
+        desc_model = registry.build("descriptor", descriptor, input_shape=(32, 32, 1), **params.get("descriptor", {}))
+    if desc_model is None:
+        raise UsageError(f"{run}: the run has no descriptor (a denoiser-only run); use hpdesc denoise")
+    if kind not in ("noisy", "clean"):
+        raise UsageError(f"unknown patch kind {kind!r}; use noisy or clean")
+    with _open_data(data) as ds:
+        seqs = _sequences(ds, split)
+        if not seqs:
+            raise UsageError(f"{ds.path}: split {split!r} has no test sequences")
+        name = "+".join(x for x in (denoiser or ("run" if run else None), descriptor or "run") if x)
+        config = {"dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "split": split,
+                  "sequences": "test" if split else "all", "input": kind, "descriptor": name,
+                  "run_dir": run_dir, "denoiser_name": denoiser, "descriptor_name": descriptor}
+        return write_described(Pipeline(den_model, desc_model), ds, seqs, out, config, _reporter(progress),
+                               kind=kind)
+
+
+def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: str | None = None,
+            progress=None) -> dict:
+    """Denoise a dataset's noisy patches into an ``hpdesc.denoised`` file.
+
+    Returns ``{"path": ..., "psnr": {"noisy": dB, "denoised": dB}}`` (PSNR against the clean
+    patches of the input).
+    """
+    from hpdesc import registry
+    from hpdesc.data.denoised import write_denoised
+    from hpdesc.training.infer import Pipeline, PsnrMeter
+
+    if out is None:
+        raise UsageError("denoise needs an output file (--out FILE.h5)")
+    run_dir = None
+    if denoiser is not None:
+        model = registry.build("denoiser", denoiser, input_shape=(32, 32, 1))
+    else:
+        lr = load_run(run)
+        if lr.denoiser is None:
+            raise UsageError(f"{lr.run.path}: the run has no denoiser")
+        model, run_dir = lr.denoiser, str(lr.run.path.resolve())
+    pipe = Pipeline(model, None)
+    rep = _reporter(progress)
+    meter = PsnrMeter()
+    with _open_data(data) as ds:
+        seqs = _sequences(ds, split)
+        if not seqs:
+            raise UsageError(f"{ds.path}: split {split!r} has no test sequences")
+        config = {"dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "run_dir": run_dir,
+                  "denoiser": denoiser or "run", "input": "noisy", "split": split, "psnr": {}}
+        rep.start(f"denoising {len(seqs)} sequences", len(seqs))
+
+        def items():
+            for s in seqs:
+                noisy = ds.patches(s, kind="noisy")
+                clean = ds.patches(s, kind="clean")
+                den = pipe.denoise(noisy)
+                meter.add(clean, noisy, den)
+                rep.advance(1)
+                yield s, den, clean
+            config["psnr"] = meter.result()
+
+        splits = ds.splits if split is None else {split: ds.split(split)}
+        write_denoised(out, seqs, [ds.count(s) for s in seqs], items(), config, splits=splits)
+        rep.done()
+    return {"path": Path(out), "psnr": config["psnr"]}
+
+
+def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None, tasks=None,
+              protocol: str = "python", progress=None):
+    """Benchmark a descriptor file, or a run (described first), on a split's test sequences."""
+    from hpdesc.benchmark.evaluate import TASK_NAMES, evaluate
+
+    if descriptors is None:
+        if run is None:
+            raise UsageError("benchmark needs a descriptor file or run=RUN_DIR")
+        lr_cfg = C.resolve(RunDir(run).check().config)
+        data = data or lr_cfg.data.path
+        descriptors = describe_run(run, data, split, progress=progress)
+        split = split or lr_cfg.data.split
+    return evaluate(descriptors, data, tasks=tasks or TASK_NAMES, split=split, protocol=protocol)
+
+
+__all__ = ["train", "describe", "denoise", "benchmark", "describe_run", "load_run", "latest_run",
+           "resolve_config", "LoadedRun"]

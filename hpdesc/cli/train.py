@@ -1,0 +1,141 @@
+"""`hpdesc train`: train a denoiser and a descriptor, then benchmark them on the test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from hpdesc.cli.common import console, err_console, handle_errors, progress
+
+DATA, MODEL, TRAINING, OUTPUT = "Data", "Model", "Training", "Output"
+
+
+class RichReporter:
+    """The training API's progress sink, drawn with rich (one bar at a time, logs above it)."""
+
+    def __init__(self):
+        self._bar = None
+        self._task = None
+
+    def start(self, description: str, total: int | None) -> None:
+        self.done()
+        self._bar = progress(transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total)
+
+    def advance(self, n: int = 1, **fields) -> None:
+        if self._bar is not None and n:
+            self._bar.advance(self._task, n)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def log(self, message: str) -> None:
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
+def print_benchmark(bench: dict) -> None:
+    """The end-of-run table: one row per descriptor, the three tasks and their mean (percent)."""
+    from rich.table import Table
+
+    results = bench.get("results", {})
+    psnr = bench.get("psnr") or {}
+    if results:
+        tasks = [t for t in ("verification", "matching", "retrieval") if any(t in r.get("headline", {})
+                                                                           for r in results.values())]
+        table = Table(title=f"HPatches benchmark, split {bench.get('split')!r} (test sequences), mAP %")
+        table.add_column("descriptor", style="bold")
+        for t in tasks:
+            table.add_column(t, justify="right")
+        table.add_column("mean", justify="right")
+        for name, r in results.items():
+            head = r.get("headline", {})
+            vals = [head.get(t) for t in tasks]
+            mean = sum(v for v in vals if v is not None) / max(1, sum(v is not None for v in vals))
+            style = "bold green" if name == bench.get("run") else None
+            table.add_row(name, *[f"{100 * v:.2f}" if v is not None else "-" for v in vals], f"{100 * mean:.2f}",
+                          style=style)
+        console.print(table)
+    if psnr:
+        console.print(f"PSNR on the test patches: noisy {psnr.get('noisy')} dB -> denoised {psnr.get('denoised')} dB")
+
+
+def _train(
+    denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="Denoiser name (see `hpdesc plugins`); `identity` = none.", rich_help_panel=MODEL)] = None,
+    descriptor: Annotated[Optional[str], typer.Option("--descriptor", help="Descriptor name; leave out (with --denoiser) or `none` to train a denoiser alone.", rich_help_panel=MODEL)] = None,
+    skip_denoiser: Annotated[bool, typer.Option("--skip-denoiser", help="Train the descriptor alone (same as --denoiser identity).", rich_help_panel=MODEL)] = False,
+    denoiser_loss: Annotated[Optional[str], typer.Option("--denoiser-loss", help="Denoiser loss (mse, mae, ...).", rich_help_panel=MODEL)] = None,
+    descriptor_loss: Annotated[Optional[str], typer.Option("--descriptor-loss", help="Descriptor loss (hardnet, triplet, ...).", rich_help_panel=MODEL)] = None,
+    denoiser_optimizer: Annotated[Optional[str], typer.Option("--denoiser-optimizer", help="Denoiser optimizer (adam, sgd, ...).", rich_help_panel=MODEL)] = None,
+    descriptor_optimizer: Annotated[Optional[str], typer.Option("--descriptor-optimizer", help="Descriptor optimizer.", rich_help_panel=MODEL)] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="hpdesc patch file; default: the embedded dataset.", rich_help_panel=DATA)] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="Split whose train sequences train and whose test sequences are benchmarked.", rich_help_panel=DATA)] = None,
+    descriptor_input: Annotated[Optional[str], typer.Option("--descriptor-input", help="What the descriptor trains on: denoised, clean or noisy.", rich_help_panel=DATA)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs of both stages (training.denoiser_epochs / descriptor_epochs).", rich_help_panel=TRAINING)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Batch size of both stages.", rich_help_panel=TRAINING)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of sampling and initialisation.", rich_help_panel=TRAINING)] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="float32 or mixed (bfloat16 compute).", rich_help_panel=TRAINING)] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", help="KEY=VALUE, repeatable: e.g. denoiser.depth=10, descriptor_optimizer.learning_rate=0.1, training.descriptor_epochs=20.", rich_help_panel=TRAINING)] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (a run's config.toml reproduces it).", rich_help_panel=TRAINING)] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted run directory.", rich_help_panel=TRAINING)] = None,
+    max_epochs: Annotated[Optional[int], typer.Option("--max-epochs-this-session", hidden=True, help="Stop cleanly after N epochs (resumable).", rich_help_panel=TRAINING)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory; default: runs/<timestamp>-<denoiser>-<descriptor>.", rich_help_panel=OUTPUT)] = None,
+) -> None:
+    """Train the denoiser (noisy -> clean), then the descriptor on denoised patches, then benchmark.
+
+    Triplets come from the training sequences (anchor and positive: the same patch in two images;
+    negative: another patch); validation uses held-out training sequences (3:1 for the denoiser,
+    10:1 for the descriptor). The run directory gets the resolved config.toml, the .keras models,
+    history CSVs, learning curves, TensorBoard logs, checkpoints and benchmark.json. Every setting
+    is a config key: defaults < --config < --set < flags (see docs/training.md).
+
+    Example: hpdesc train --denoiser dncnn --descriptor hardnet --epochs 10 --set denoiser.alpha=0.2
+    """
+    from hpdesc import api
+
+    reporter = RichReporter()
+    sets = list(set_ or [])
+    try:
+        if resume is not None:
+            given = [f for f, v in (("--denoiser", denoiser), ("--descriptor", descriptor), ("--config", config),
+                                    ("--data", data), ("--epochs", epochs), ("--out", out), ("--seed", seed))
+                     if v is not None] + (["--set"] if sets else []) + (["--skip-denoiser"] if skip_denoiser else [])
+            if given:
+                from hpdesc.errors import UsageError
+
+                raise UsageError(f"--resume continues a run with its own config; drop {', '.join(given)}",
+                                 hint="to change settings start a new run: hpdesc train --config RUN/config.toml ...")
+            result = api.train(resume=resume, progress=reporter, max_epochs_this_session=max_epochs)
+        else:
+            # `--denoiser X` without `--descriptor`: train the denoiser alone (unless a config or
+            # --set names a descriptor)
+            if (denoiser is not None and descriptor is None and config is None
+                    and not any(s.split("=", 1)[0].strip() in ("descriptor", "descriptor.name") for s in sets)):
+                descriptor = "none"
+            result = api.train(
+                config, sets=sets, out=out, progress=reporter, max_epochs_this_session=max_epochs,
+                denoiser=denoiser, descriptor=descriptor, skip_denoiser=skip_denoiser,
+                denoiser_loss=denoiser_loss, descriptor_loss=descriptor_loss,
+                denoiser_optimizer=denoiser_optimizer, descriptor_optimizer=descriptor_optimizer,
+                data=data, split=split, descriptor_input=descriptor_input, epochs=epochs,
+                batch_size=batch_size, seed=seed, precision=precision)
+    finally:
+        reporter.done()
+    if not result.finished:
+        console.print(f"run [bold]{result.run_dir}[/] stopped early; continue with "
+                      f"[bold]hpdesc train --resume {result.run_dir}[/]")
+        return
+    if result.benchmark:
+        print_benchmark(result.benchmark)
+    if result.timings:
+        console.print("time per phase (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()),
+                      highlight=False)
+    console.print(f"run directory: [bold]{result.run_dir}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(handle_errors(_train))

@@ -1,0 +1,92 @@
+"""The denoised-patches file: format ``hpdesc.denoised`` version 1.
+
+Layout::
+
+    /denoised      (P, 16, 32, 32) uint8, the denoiser's output, rows aligned with the index
+    /clean         (P, 16, 32, 32) uint8, copied from the input when it has clean patches
+    /sequences, /seq_offsets, /images, /seq, /idx   the index (store.write_index), same order
+                   as the input dataset for the sequences written
+    /splits/<name>/{train,test}   copied from the input dataset
+    attrs: format, format_version, created_by, created_at, uid, config (JSON: dataset,
+           dataset_uid, run_dir, denoiser, input kind, psnr {noisy, denoised} in dB)
+
+Chunking and compression follow the patch store (one image of a block of rows per chunk,
+gzip + shuffle). A reader checks ``format`` and ``format_version`` like every hpdesc file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+
+from hpdesc.atomic import atomic_path
+from hpdesc.data.store import _STR, _decode, create_patch_array, open_checked, write_index, write_root_attrs
+
+DENOISED_FORMAT = "hpdesc.denoised"
+DENOISED_VERSION = 1
+
+
+def write_denoised(path, sequences: Sequence[str], counts: Sequence[int],
+                   items: Iterable[tuple[str, np.ndarray, np.ndarray | None]], config: dict,
+                   splits: dict | None = None, with_clean: bool = True) -> Path:
+    """Write ``(sequence, denoised (N,16,32,32) uint8, clean or None)`` items in order, atomically.
+
+    ``config`` may be updated by the caller while ``items`` is consumed (e.g. PSNR); it is
+    stored after the last item.
+    """
+    sequences = list(sequences)
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))])
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            write_index(f, sequences, counts)
+            den = create_patch_array(f, "denoised", int(offsets[-1]))
+            clean = create_patch_array(f, "clean", int(offsets[-1])) if with_clean else None
+            g = f.create_group("splits")
+            for name, parts in (splits or {}).items():
+                sg = g.create_group(name)
+                for key, seqs in parts.items():
+                    sg.create_dataset(key, data=np.array(list(seqs), dtype=object), dtype=_STR)
+            pos = {s: i for i, s in enumerate(sequences)}
+            for seq, d, c in items:
+                i = pos[seq]
+                lo, hi = offsets[i], offsets[i + 1]
+                den[lo:hi] = d
+                if clean is not None and c is not None:
+                    clean[lo:hi] = c
+            write_root_attrs(f, DENOISED_FORMAT, DENOISED_VERSION, config)
+    return Path(path)
+
+
+class DenoisedFile:
+    """Read access to a denoised-patches file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.f = open_checked(self.path, DENOISED_FORMAT, DENOISED_VERSION, ("denoised", "sequences", "seq_offsets"))
+        self.sequences = _decode(self.f["sequences"][()])
+        self.offsets = self.f["seq_offsets"][()]
+
+    def __enter__(self) -> "DenoisedFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.f.close()
+
+    @property
+    def config(self) -> dict:
+        import json
+
+        return json.loads(self.f.attrs.get("config", "{}"))
+
+    def patches(self, sequence: str, kind: str = "denoised") -> np.ndarray:
+        i = self.sequences.index(sequence)
+        return self.f[kind][int(self.offsets[i]):int(self.offsets[i + 1])]
+
+
+def open_denoised(path) -> DenoisedFile:
+    """Open an ``hpdesc.denoised`` file (checks format and version)."""
+    return DenoisedFile(path)

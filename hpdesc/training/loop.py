@@ -1,0 +1,114 @@
+"""The epoch loop of one training stage: batches in, checkpoint + history + watchdog out."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from hpdesc.data.batches import Prefetch
+from hpdesc.training import callbacks as cb
+from hpdesc.training.run import RunDir
+
+
+class SessionLimit(Exception):
+    """Raised after ``max_epochs_this_session`` epochs: the run stops cleanly and can be resumed."""
+
+
+class Reporter:
+    """Progress sink of the training API (no-op); the CLI passes a rich implementation."""
+
+    def start(self, description: str, total: int | None) -> None: ...
+
+    def advance(self, n: int = 1, **fields) -> None: ...
+
+    def done(self) -> None: ...
+
+    def log(self, message: str) -> None: ...
+
+
+@dataclass
+class EpochBudget:
+    """Shared counter of epochs this process may still run (``None`` = unlimited)."""
+
+    left: int | None = None
+
+    def take(self) -> None:
+        if self.left is not None:
+            if self.left <= 0:
+                raise SessionLimit()
+            self.left -= 1
+
+
+def fit_stage(stage: str, trainer, make_batches: Callable[[int], Iterator], steps: int,
+              validate: Callable[[], dict], *, run: RunDir, epochs: int, watchdog: cb.Watchdog,
+              loss_name: str, prefetch: int = 4, patience: int = 0, reporter: Reporter | None = None,
+              budget: EpochBudget | None = None, after_epoch: Callable[[int], None] | None = None) -> list[dict]:
+    """Train ``trainer`` for ``epochs`` epochs (resuming from the stage's checkpoint if present).
+
+    ``make_batches(epoch)`` yields ``(x, y)`` pairs (``y`` may be None) for one epoch; ``validate()``
+    returns ``{"val_loss": ..., ...}``. After every epoch: checkpoint (weights + optimizer),
+    history CSV, learning-curve PNG, TensorBoard scalars, run state. Returns the history rows.
+    """
+    reporter = reporter or Reporter()
+    budget = budget or EpochBudget()
+    ckpt = run.checkpoint(stage)
+    start = 0
+    rows: list[dict] = []
+    if ckpt.exists():
+        start = cb.load_checkpoint(ckpt, trainer)
+        rows = [r for r in cb.read_history(run.history(stage)) if r["epoch"] <= start]
+        reporter.log(f"{stage}: resumed after epoch {start}")
+    tb = cb.TensorBoardLog(run.tensorboard(stage))
+    if tb.note and start == 0:
+        reporter.log(tb.note)
+    best = min((r["val_loss"] for r in rows if r.get("val_loss") is not None), default=math.inf)
+    since_best = 0
+    for r in rows:  # replay the patience counter of the epochs already done
+        v = r.get("val_loss")
+        if v is not None and v <= min((q["val_loss"] for q in rows if q["epoch"] <= r["epoch"]), default=v):
+            since_best = 0
+        else:
+            since_best += 1
+    try:
+        for epoch in range(start, epochs):
+            if patience and since_best >= patience:
+                reporter.log(f"{stage}: no validation improvement for {patience} epochs; stopping early")
+                break
+            budget.take()
+            t0 = time.perf_counter()
+            reporter.start(f"{stage} epoch {epoch + 1}/{epochs}", steps)
+            losses = []
+            for step, (x, y) in enumerate(Prefetch(make_batches(epoch), prefetch)):
+                logs = trainer.train_on_batch(x, y, return_dict=True)
+                loss = float(logs["loss"])
+                watchdog.check_loss(loss, epoch + 1, step + 1)
+                losses.append(loss)
+                reporter.advance(1, loss=loss)
+            reporter.done()
+            if after_epoch is not None:
+                after_epoch(epoch)
+            row = {"epoch": epoch + 1, "loss": float(np.mean(losses))}
+            row.update(validate())
+            row["seconds"] = round(time.perf_counter() - t0, 3)
+            watchdog.check_loss(row.get("val_loss", 0.0), epoch + 1, steps)
+            watchdog.check_epoch(epoch + 1, row["loss"], row.get("spread"))
+            rows.append(row)
+            cb.save_checkpoint(ckpt, trainer, epoch + 1)
+            cb.write_history(run.history(stage), rows)
+            cb.plot_curves(run.curves(stage), rows, stage, loss_name)
+            tb.log(epoch + 1, row)
+            reporter.log(f"{stage} epoch {epoch + 1}/{epochs}: " +
+                         ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")) +
+                         f" ({row['seconds']:.1f}s)")
+            v = row.get("val_loss")
+            if v is not None and v < best:
+                best, since_best = v, 0
+            else:
+                since_best += 1
+    finally:
+        tb.close()
+    return rows

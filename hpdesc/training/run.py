@@ -1,0 +1,147 @@
+"""The run directory: layout, resume state, and the "latest run" pointer.
+
+Layout::
+
+    RUN/config.toml              fully resolved configuration (re-run: hpdesc train --config)
+    RUN/denoiser.keras           the trained denoiser (plain Keras, loadable once hpdesc is installed)
+    RUN/descriptor.keras         the trained descriptor
+    RUN/history_<stage>.csv      per-epoch train / validation loss (+ watchdog metrics)
+    RUN/curves_<stage>.png       learning curves
+    RUN/benchmark.json           benchmark results on the test split (and the baselines)
+    RUN/descriptors_test.h5      the run's descriptors of the test split (hpdesc.descriptors)
+    RUN/tensorboard/<stage>/     TensorBoard event files
+    RUN/checkpoints/             last epoch's weights + optimizer state per stage, pool cache
+    RUN/state.json               progress: finished epochs per stage, finished phases
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+from pathlib import Path
+
+from hpdesc.atomic import write_text_atomic
+from hpdesc.errors import UsageError
+
+LATEST = "latest"
+
+
+def runs_root() -> Path:
+    """Where runs go by default: ``$HPDESC_RUNS`` or ``./runs``."""
+    return Path(os.environ.get("HPDESC_RUNS", "runs"))
+
+
+class RunDir:
+    """Paths and state of one run directory."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.toml"
+
+    def model(self, stage: str) -> Path:
+        return self.path / f"{stage}.keras"
+
+    def history(self, stage: str) -> Path:
+        return self.path / f"history_{stage}.csv"
+
+    def curves(self, stage: str) -> Path:
+        return self.path / f"curves_{stage}.png"
+
+    @property
+    def benchmark(self) -> Path:
+        return self.path / "benchmark.json"
+
+    @property
+    def descriptors(self) -> Path:
+        return self.path / "descriptors_test.h5"
+
+    def tensorboard(self, stage: str) -> Path:
+        return self.path / "tensorboard" / stage
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def checkpoint(self, stage: str) -> Path:
+        return self.checkpoints / f"{stage}_last.npz"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    def state(self) -> dict:
+        if not self.state_path.exists():
+            return {}
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise UsageError(f"{self.state_path}: corrupt run state (not JSON)") from None
+
+    def save_state(self, state: dict) -> None:
+        write_text_atomic(self.state_path, json.dumps(state, indent=2, sort_keys=True))
+
+    def update_state(self, **kw) -> dict:
+        st = self.state()
+        st.update(kw)
+        self.save_state(st)
+        return st
+
+    def check(self) -> "RunDir":
+        """Raise a UsageError unless this looks like a run directory."""
+        if not self.path.is_dir():
+            raise UsageError(f"{self.path}: no such run directory")
+        if not self.config.exists():
+            raise UsageError(f"{self.path}: not an hpdesc run directory (no config.toml)")
+        return self
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text.split(":")[-1]) or "x"
+
+
+def new_run_dir(denoiser: str, descriptor: str, root: Path | None = None) -> RunDir:
+    """A fresh ``runs/<timestamp>-<denoiser>-<descriptor>`` directory (suffixed if it exists)."""
+    root = Path(root) if root is not None else runs_root()
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{_slug(denoiser)}-{_slug(descriptor)}"
+    path = root / base
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{base}-{n}"
+    path.mkdir(parents=True)
+    return RunDir(path)
+
+
+def set_latest(run: RunDir) -> None:
+    """Point ``<runs root>/latest`` (a one-line text file) at ``run``."""
+    root = run.path.parent
+    try:
+        write_text_atomic(root / LATEST, str(run.path.resolve()) + "\n")
+    except OSError:  # read-only parent: the pointer is a convenience only
+        pass
+
+
+def latest_run(root: Path | None = None) -> RunDir:
+    """The most recent run under ``root``: the ``latest`` pointer, else the newest config.toml."""
+    root = Path(root) if root is not None else runs_root()
+    pointer = root / LATEST
+    if pointer.is_file():
+        target = Path(pointer.read_text(encoding="utf-8").strip())
+        if (target / "config.toml").exists():
+            return RunDir(target)
+    candidates = [p.parent for p in root.glob("*/config.toml")] if root.is_dir() else []
+    if not candidates:
+        raise UsageError(f"no runs found under {root}", hint="train one with `hpdesc train` or pass --run RUN_DIR")
+    return RunDir(max(candidates, key=lambda p: (p / "config.toml").stat().st_mtime))

@@ -1,0 +1,99 @@
+"""Run configuration: layering, --set parsing, unknown keys, saved TOML round trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpdesc import config as C
+from hpdesc.errors import ConfigError
+
+
+def test_defaults_are_the_quick_start():
+    cfg = C.resolve()
+    assert cfg.denoiser.name == "dncnn" and cfg.descriptor.name == "hardnet"
+    assert cfg.data.descriptor_input == "denoised"
+    assert cfg.ratio("denoiser") == 3.0 and cfg.ratio("descriptor") == 10.0
+    assert cfg.training.precision == "float32"
+
+
+def test_layering_file_then_set_then_flags(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[training]\nseed = 5\ndenoiser_epochs = 7\n[denoiser]\nname = "unet"\nfilters = 8\n')
+    cfg = C.resolve(f, sets=["training.seed=6", "denoiser.alpha=0.2"], flags={"training.seed": 9, "epochs": 3})
+    assert cfg.training.seed == 9  # flag wins over --set wins over file
+    assert cfg.training.denoiser_epochs == 3 and cfg.training.descriptor_epochs == 3
+    assert cfg.denoiser.name == "unet" and cfg.denoiser.params == {"filters": 8, "alpha": 0.2}
+    cfg = C.resolve(f, sets=["training.seed=6"])
+    assert cfg.training.seed == 6
+
+
+@pytest.mark.parametrize("item, key, value", [
+    ("denoiser.alpha=0.2", "denoiser.alpha", 0.2),
+    ("descriptor_optimizer.learning_rate=0.1", "descriptor_optimizer.learning_rate", 0.1),
+    ("denoiser=dncnn", "denoiser", "dncnn"),
+    ("training.precision=mixed", "training.precision", "mixed"),
+    ('data.split="a"', "data.split", "a"),
+    ("benchmark.tasks=['matching']", "benchmark.tasks", ["matching"]),
+    ("denoiser.bn=false", "denoiser.bn", False),
+])
+def test_parse_set(item, key, value):
+    assert C.parse_set(item) == (key, value)
+
+
+def test_set_component_name_both_spellings():
+    assert C.resolve(sets=["denoiser=unet"]).denoiser.name == "unet"
+    assert C.resolve(sets=["denoiser.name=unet"]).denoiser.name == "unet"
+    # changing the name drops the old component's parameters but keeps a learning rate
+    cfg = C.resolve(sets=["descriptor_optimizer.momentum=0.5", "descriptor_optimizer=sgd"])
+    assert cfg.descriptor_optimizer.params == {"learning_rate": 1e-3}
+
+
+@pytest.mark.parametrize("item", ["nonsense", "=3", "a.b.c=1"])
+def test_bad_set_syntax(item):
+    with pytest.raises(ConfigError):
+        C.resolve(sets=[item])
+
+
+def test_unknown_keys_are_named():
+    with pytest.raises(ConfigError, match="training.epoch"):
+        C.resolve(sets=["training.epoch=3"])
+    with pytest.raises(ConfigError, match=r"unknown config section \[trainig\]"):
+        C.resolve({"trainig": {"seed": 1}})
+
+
+def test_unknown_key_in_file_names_file_and_line(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text("[data]\nsplit = 'a'\n\n[training]\nseed = 1\nbatchsize = 4\n")
+    with pytest.raises(ConfigError) as e:
+        C.resolve(f)
+    assert f"{f}:6:" in e.value.message and "training.batchsize" in e.value.message
+
+
+def test_type_and_value_errors():
+    with pytest.raises(ConfigError, match="training.seed must be an integer"):
+        C.resolve(sets=["training.seed=abc"])
+    with pytest.raises(ConfigError, match="descriptor_input"):
+        C.resolve(sets=["data.descriptor_input=blurry"])
+    with pytest.raises(ConfigError, match="ratio"):
+        C.resolve(sets=["data.denoiser_val_ratio=x:y"])
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        C.read_toml(__file__)
+
+
+def test_component_params_validated_by_factory():
+    from hpdesc.errors import UsageError
+
+    with pytest.raises(UsageError, match="denoiser 'dncnn'.*rejected"):
+        C.validate_components(C.resolve(sets=["denoiser.depht=3"]))
+    with pytest.raises(UsageError, match="Did you mean 'hardnet'"):
+        C.validate_components(C.resolve(sets=["descriptor=hardnett"]))
+
+
+def test_saved_toml_round_trip(tmp_path):
+    cfg = C.resolve(sets=["denoiser.depth=3", "training.seed=4", "benchmark.baselines=[]",
+                          "data.path='/x/y.h5'"])
+    cfg.provenance = C.validate_components(cfg)
+    p = cfg.save(tmp_path / "config.toml")
+    again = C.resolve(p)
+    assert again.to_dict() == cfg.to_dict()
+    assert again.provenance["denoiser"]["distribution"] == "hpdesc"

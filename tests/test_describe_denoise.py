@@ -1,0 +1,110 @@
+"""`hpdesc describe` / `hpdesc denoise`: baselines without a run, PSNR report, alignment, errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent / "training"))
+from tiny import TINY, make_tiny_dataset  # noqa: E402
+
+from hpdesc.cli.main import app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny.h5", n_seq=4, n_patches=8)
+
+
+@pytest.fixture(scope="module")
+def den_run(tiny_data, tmp_path_factory):
+    import hpdesc
+
+    out = tmp_path_factory.mktemp("runs") / "run"
+    return hpdesc.train(data=tiny_data, sets=TINY + ["benchmark.enabled=false"], epochs=1, out=out).run_dir
+
+
+@pytest.mark.parametrize("descriptor, dim", [("raw", 1024), ("sift", 128)])
+def test_describe_baseline_without_run(tiny_data, tmp_path, descriptor, dim):
+    from hpdesc.data.descfile import open_descriptors
+    from hpdesc.data.store import open_dataset
+
+    out = tmp_path / f"{descriptor}.h5"
+    res = CliRunner().invoke(app, ["describe", "--descriptor", descriptor, "--data", str(tiny_data), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with open_descriptors(out) as d, open_dataset(tiny_data) as ds:
+        assert d.sequences == ds.sequences and d.dim == dim
+        assert np.array_equal(d.offsets, ds.offsets)
+        assert d.config["dataset_uid"] == ds.uid and d.config["run_dir"] is None
+        assert np.allclose(np.linalg.norm(d.get(ds.sequences[0]), axis=-1), 1, atol=1e-3)
+
+
+def test_describe_split_with_run(tiny_data, den_run, tmp_path):
+    from hpdesc.data.descfile import open_descriptors
+    from hpdesc.data.store import open_dataset
+
+    out = tmp_path / "d.h5"
+    res = CliRunner().invoke(app, ["describe", "--run", str(den_run), "--data", str(tiny_data), "--split", "default",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    with open_descriptors(out) as d, open_dataset(tiny_data) as ds:
+        assert d.sequences == ds.split("default")["test"] and d.dim == 16
+        assert d.config["run_dir"] == str(Path(den_run).resolve())
+
+
+def test_describe_run_for_benchmark(tiny_data, den_run):
+    import hpdesc
+    from hpdesc.api import describe_run
+
+    p1 = describe_run(den_run, tiny_data, "default")
+    mtime = p1.stat().st_mtime
+    assert describe_run(den_run, tiny_data, "default") == p1 and p1.stat().st_mtime == mtime  # cached
+    res = hpdesc.api.benchmark(run=den_run)
+    assert set(res.headline) == {"verification", "matching", "retrieval"}
+
+
+def test_denoise_writes_aligned_file_and_psnr(tiny_data, den_run, tmp_path):
+    from hpdesc.data.denoised import open_denoised
+    from hpdesc.data.store import open_dataset
+
+    out = tmp_path / "den.h5"
+    res = CliRunner().invoke(app, ["denoise", "--run", str(den_run), "--data", str(tiny_data), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "PSNR vs clean: noisy" in res.output
+    with open_denoised(out) as f, open_dataset(tiny_data) as ds:
+        assert f.sequences == ds.sequences
+        s = ds.sequences[1]
+        assert f.patches(s).shape == ds.patches(s).shape and f.patches(s).dtype == np.uint8
+        assert np.array_equal(f.patches(s, "clean"), ds.patches(s, kind="clean"))
+        assert set(f.config["psnr"]) == {"noisy", "denoised"}
+    with h5py.File(out) as f:
+        assert f.attrs["format"] == "hpdesc.denoised" and int(f.attrs["format_version"]) == 1
+
+
+def test_identity_denoise_keeps_noisy_psnr(tiny_data, tmp_path):
+    import hpdesc
+
+    res = hpdesc.denoise(denoiser="identity", data=tiny_data, out=tmp_path / "id.h5", split="default")
+    assert res["psnr"]["noisy"] == res["psnr"]["denoised"]
+
+
+@pytest.mark.parametrize("args, code, text", [
+    (["describe", "--descriptor", "sift", "--data", "NOPE.h5", "--out", "x.h5"], 2, "no such file"),
+    (["describe", "--descriptor", "siftt", "--out", "x.h5"], 2, "Did you mean 'sift'"),
+    (["describe", "--data", "DATA", "--out", "x.h5"], 2, "--run RUN_DIR or --descriptor"),
+    (["denoise", "--run", "NORUN", "--out", "x.h5"], 2, "no such run directory"),
+    (["describe", "--descriptor", "raw", "--data", "NOTHDF5", "--out", "x.h5"], 1, "not an HDF5 file"),
+])
+def test_bad_input_is_one_line(tiny_data, tmp_path, monkeypatch, args, code, text):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "NOTHDF5").write_text("hello")
+    args = [str(tiny_data) if a == "DATA" else a for a in args]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == code, res.output
+    assert text in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "x.h5").exists()
