@@ -10,7 +10,6 @@ Example (a notebook)::
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -131,28 +130,13 @@ class LoadedRun:
 
 
 def _import_recorded(cfg: C.RunConfig) -> None:
-    """Import the modules of every component a run recorded, so custom layers deserialize."""
-    from hpdesc import registry
+    """Check a run's recorded components are installed and import them (custom layers register).
 
-    for sec, kind in C.COMPONENTS.items():
-        rec = cfg.provenance.get(sec)
-        if not isinstance(rec, Mapping):
-            continue
-        value = str(rec.get("value", ""))
-        dist = rec.get("distribution", "?")
-        try:
-            registry.get(kind, f"{dist}:{rec.get('name')}" if dist and dist != "?" else rec.get("name"))
-        except UsageError:
-            pass  # not installed under that distribution: try the module itself below
-        module = value.partition(":")[0].strip()
-        if not module:
-            continue
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise PluginError(f"this run needs {kind.replace('_', ' ')} {rec.get('name')!r} from distribution "
-                              f"{dist!r} ({rec.get('version', '?')}), which is not installed ({exc})",
-                              hint=f"pip install {dist}") from None
+    A missing plugin distribution is a PluginError naming the distribution to install.
+    """
+    from hpdesc.validate import check_run_components
+
+    check_run_components(cfg.provenance)
 
 
 def load_run(run_dir=None) -> LoadedRun:

@@ -439,22 +439,18 @@ def validate_components(cfg: RunConfig) -> dict[str, dict]:
     denoiser stage. Returns ``{section: entry dict}`` for the run's provenance.
     """
     from hpdesc import registry
+    from hpdesc.validate import build_checked
 
     out: dict[str, dict] = {}
+    dim = 128
     for sec, kind in COMPONENTS.items():
         comp = cfg.component(sec)
         if sec.startswith("descriptor") and not cfg.trains_descriptor:
             continue
         entry = registry.get(kind, comp.name)
-        params = dict(comp.params)
-        if kind == "denoiser":
-            registry.build(kind, comp.name, input_shape=(32, 32, 1), **params)
-        elif kind == "descriptor":
-            registry.build(kind, comp.name, input_shape=(32, 32, 1), **params)
-        elif kind == "optimizer":
-            registry.build(kind, comp.name, **params)
-        else:
-            registry.build(kind, comp.name, **params)
+        built = build_checked(kind, comp.name, dict(comp.params), dim=dim)
+        if kind == "descriptor":
+            dim = int(built.output_shape[-1])  # the descriptor loss is checked at the real width
         out[sec] = {"name": comp.name, "value": entry.value, "distribution": entry.distribution,
                     "version": entry.version}
     return out
