@@ -1,0 +1,53 @@
+"""The top-level command: version, help, and how errors reach the user."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from hpdesc import __version__
+from hpdesc.cli.main import app
+
+runner = CliRunner()
+
+
+def test_version():
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"hpdesc {__version__}"
+
+
+def test_help_lists_every_subcommand_and_an_example():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("train", "denoise", "describe", "benchmark", "data", "plugins"):
+        assert cmd in res.stdout
+    assert "Example:" in res.stdout
+
+
+def test_unknown_component_is_a_usage_error_with_suggestion(tmp_path):
+    res = runner.invoke(app, ["train", "--denoiser", "dncn", "--descriptor", "hardnet", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2
+    assert "unknown denoiser 'dncn'. Did you mean 'dncnn'?" in res.stderr
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()  # nothing written before the check
+
+
+def test_bad_set_value_is_one_line(tmp_path):
+    res = runner.invoke(app, ["train", "--denoiser", "dncnn", "--set", "denoiser.depth=many", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error:") and "depth" in res.stderr
+    assert "Traceback" not in res.output
+
+
+def test_debug_shows_traceback(tmp_path):
+    """Only --debug prints the traceback; the message line is the same."""
+    missing = str(tmp_path / "missing.h5")
+    plain = subprocess.run([sys.executable, "-m", "hpdesc", "data", "info", missing],
+                           capture_output=True, text=True, timeout=120)
+    debug = subprocess.run([sys.executable, "-m", "hpdesc", "--debug", "data", "info", missing],
+                           capture_output=True, text=True, timeout=120)
+    assert plain.returncode == debug.returncode == 2
+    assert "Traceback" not in plain.stderr and "Traceback" in debug.stderr
+    assert "no such file" in plain.stderr and "no such file" in debug.stderr
