@@ -10,6 +10,7 @@ from typing import Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from hpdesc.errors import HpdescError
@@ -34,15 +35,16 @@ def report_error(exc: BaseException) -> int:
     if is_debug():
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     if isinstance(exc, HpdescError):
-        err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False, soft_wrap=True)
+        # messages quote user input and TOML ("[training]"): escape so rich shows them verbatim
+        err_console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         if exc.hint:
-            err_console.print(f"  [dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            err_console.print(f"  [dim]hint:[/] {escape(exc.hint)}", highlight=False, soft_wrap=True)
         return exc.exit_code
     if isinstance(exc, KeyboardInterrupt):
         err_console.print("[bold red]error:[/] interrupted", highlight=False)
         return 130
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {msg}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(msg)}", highlight=False, soft_wrap=True)
     err_console.print("  [dim]hint:[/] this is a bug in hpdesc or a plugin; rerun with --debug for the traceback",
                       highlight=False)
     return 1

@@ -47,9 +47,9 @@ def _root(
 
 def _register() -> None:
     """Attach the subcommands (imported here so `hpdesc --help` stays fast)."""
-    from hpdesc.cli import benchmark, data, denoise, describe, plugins, train
+    from hpdesc.cli import benchmark, compare, data, denoise, describe, plugins, sweep, train
 
-    for mod in (train, denoise, describe, benchmark, data, plugins):
+    for mod in (train, denoise, describe, benchmark, data, plugins, sweep, compare):
         mod.register(app)
 
 

@@ -51,3 +51,12 @@ def test_debug_shows_traceback(tmp_path):
     assert plain.returncode == debug.returncode == 2
     assert "Traceback" not in plain.stderr and "Traceback" in debug.stderr
     assert "no such file" in plain.stderr and "no such file" in debug.stderr
+
+
+def test_error_text_with_brackets_is_shown_verbatim(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[training]\nepoch = 3\n")
+    res = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2
+    assert "unknown key training.epoch" in res.stderr
+    assert "keys of [training]:" in res.stderr  # rich markup must not eat the brackets

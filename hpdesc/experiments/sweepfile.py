@@ -1,0 +1,440 @@
+"""Sweep files: a base run configuration plus axes to vary, checked completely before any run.
+
+Format (TOML)::
+
+    title = "Table 1: denoiser architectures"
+    mode = "grid"                 # or "greedy": fix the best value of each axis in turn
+    metric = "total"              # what "best" means (greedy; also highlighted by compare)
+    out = "sweeps/table1"         # the sweep directory (relative to the working directory)
+
+    [base]                        # a run configuration, same shape as hpdesc train --config
+    training.denoiser_epochs = 3
+    [base.descriptor]
+    name = "hardnet"
+    filters = 8
+
+    [[axis]]
+    key = "denoiser"              # a component section: values are names or tables
+    values = ["dncnn", { name = "unet", filters = 8 }]
+    labels = ["dncnn", "unet"]    # optional: names used in run names and tables
+
+    [[axis]]
+    key = "denoiser_optimizer.learning_rate"   # SECTION.KEY: values are plain values
+    values = [0.1, 0.01]
+
+Every expanded configuration is resolved with :mod:`hpdesc.config` (names, types, value checks)
+and every distinct component is built once through the registry before a run starts; errors
+name the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from hpdesc import config as C
+from hpdesc.errors import ConfigError, HpdescError
+
+if sys.version_info >= (3, 11):  # pragma: no cover - version dependent
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MODES = ("grid", "greedy")
+# metric -> which direction is better
+METRICS: dict[str, str] = {
+    "total": "max", "verification": "max", "matching": "max", "retrieval": "max", "psnr": "max",
+    "val_loss_denoiser": "min", "val_loss_descriptor": "min",
+    "loss_denoiser": "min", "loss_descriptor": "min",
+}
+TOP_KEYS = ("title", "description", "mode", "metric", "out", "base", "axis")
+AXIS_KEYS = ("key", "values", "labels")
+# how many combinations are validated one by one (beyond this, each axis value is checked alone)
+MAX_VALIDATED = 4096
+
+SECTION_ABBR = {
+    "denoiser": "den", "descriptor": "desc", "denoiser_loss": "dloss", "descriptor_loss": "descloss",
+    "denoiser_optimizer": "dopt", "descriptor_optimizer": "descopt", "training": "tr", "data": "data",
+    "benchmark": "bench",
+}
+PARAM_ABBR = {
+    "learning_rate": "lr", "denoiser_batch_size": "dbs", "descriptor_batch_size": "descbs",
+    "denoiser_epochs": "dep", "descriptor_epochs": "descep", "activation": "act", "reduction": "red",
+    "denoiser_samples_per_epoch": "dspe", "descriptor_triplets_per_epoch": "desctpe", "momentum": "mom",
+    "descriptor_input": "input", "filters": "f",
+}
+
+
+def short_key(key: str) -> str:
+    """``denoiser_optimizer.learning_rate`` -> ``dopt.lr`` (for run names)."""
+    section, _, name = key.partition(".")
+    out = SECTION_ABBR.get(section, section)
+    return f"{out}.{PARAM_ABBR.get(name, name)}" if name else out
+
+
+def fmt_value(value: Any) -> str:
+    """A short, deterministic text for an axis value (``0.01``, ``he_normal``, ``sgd+lr=0.1``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "+".join(fmt_value(v) for v in value)
+    if isinstance(value, Mapping):
+        rest = ",".join(f"{PARAM_ABBR.get(k, k)}={fmt_value(v)}" for k, v in value.items() if k != "name")
+        name = str(value.get("name", ""))
+        return f"{name}+{rest}" if name and rest else (name or rest)
+    return str(value)
+
+
+@dataclass
+class Axis:
+    """One swept setting: ``key`` (``SECTION`` or ``SECTION.KEY``) and its values."""
+
+    key: str
+    values: list
+    labels: list[str]
+    index: int = 0
+    line: int | None = None
+
+    @property
+    def section(self) -> str:
+        return self.key.partition(".")[0]
+
+    def layer(self, i: int) -> dict:
+        """The config layer (nested dict) that sets value ``i``."""
+        section, _, name = self.key.partition(".")
+        value = copy.deepcopy(self.values[i])
+        if name:
+            return {section: {name: value}}
+        if isinstance(value, Mapping):
+            # the name first: setting a new component name drops the old component's parameters
+            body = {"name": value["name"]} if "name" in value else {}
+            body.update({k: v for k, v in value.items() if k != "name"})
+            return {section: body}
+        return {section: {"name": value}}
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "values": copy.deepcopy(self.values), "labels": list(self.labels)}
+
+
+@dataclass
+class SweepSpec:
+    """A parsed sweep file (see the module docstring for the format)."""
+
+    path: Path | None
+    base: dict
+    axes: list[Axis]
+    mode: str = "grid"
+    metric: str = "total"
+    out: Path = Path("sweeps/sweep")
+    title: str = ""
+    description: str = ""
+    sets: list[str] = field(default_factory=list)
+    text: str = ""
+
+    def source(self) -> str:
+        return str(self.path) if self.path is not None else "<sweep>"
+
+    def base_dict(self) -> dict:
+        """Defaults < ``[base]`` < ``--set`` items, as a nested dict (not yet checked)."""
+        cfg = C.merge(C.defaults(), self.base)
+        return C.apply_sets(cfg, self.sets)
+
+    def config_dict(self, choice: Mapping[int, int]) -> dict:
+        """The nested config dict of the run that takes value ``choice[a]`` of axis ``a``."""
+        cfg = self.base_dict()
+        for a in sorted(choice):
+            cfg = C.merge(cfg, self.axes[a].layer(choice[a]))
+        return cfg
+
+    def config(self, choice: Mapping[int, int]) -> C.RunConfig:
+        return C.from_dict(self.config_dict(choice))
+
+    @property
+    def lower_is_better(self) -> bool:
+        return METRICS.get(self.metric, "max") == "min"
+
+
+# -- locating keys in the file text --------------------------------------------------------------
+class _Locator:
+    """Finds the line of a key in the sweep file's text (best effort, for error messages)."""
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+        self.tables: list[tuple[str, int]] = []  # per line: (current table path, axis number or -1)
+        current, axis = "", -1
+        for line in self.lines:
+            m = self._HEADER.match(line)
+            if m:
+                current = m.group(2).replace(" ", "")
+                if m.group(1) == "[[" and current == "axis":
+                    axis += 1
+            self.tables.append((current, axis if current == "axis" else -1))
+
+    def _find(self, pred) -> int | None:
+        for n, line in enumerate(self.lines):
+            s = line.strip()
+            if s.startswith("#"):
+                continue
+            if pred(n, s):
+                return n + 1
+        return None
+
+    def top(self, key: str) -> int | None:
+        return self._find(lambda n, s: self.tables[n][0] == "" and re.match(rf"{re.escape(key)}\s*=", s))
+
+    def axis(self, index: int, key: str | None = None) -> int | None:
+        hit = None
+        if key is not None:
+            hit = self._find(lambda n, s: self.tables[n] == ("axis", index) and re.match(rf"{re.escape(key)}\s*=", s))
+        if hit is None:  # the [[axis]] header itself
+            hit = self._find(lambda n, s: self.tables[n] == ("axis", index) and s.startswith("[["))
+        return hit
+
+    def base(self, section: str, key: str | None = None) -> int | None:
+        k = re.escape(key) if key else None
+        sec = re.escape(section)
+        tests = []
+        if k:
+            tests += [
+                lambda n, s: self.tables[n][0] == f"base.{section}" and re.match(rf"{k}\s*=", s),
+                lambda n, s: self.tables[n][0] == "base" and re.match(rf"{sec}\.{k}\s*=", s),
+                lambda n, s: self.tables[n][0] == "base" and re.match(rf"{sec}\s*=", s) and re.search(rf"\b{k}\b", s),
+                lambda n, s: self.tables[n][0] == "" and re.match(rf"base\.{sec}\.{k}\s*=", s),
+            ]
+        tests += [
+            lambda n, s: self.tables[n][0] == f"base.{section}" and s.startswith("["),
+            lambda n, s: self.tables[n][0] == "base" and re.match(rf"{sec}\b", s),
+            lambda n, s: self.tables[n][0] == "base" and s.startswith("["),
+        ]
+        for t in tests:
+            hit = self._find(t)
+            if hit is not None:
+                return hit
+        return None
+
+
+def _where(spec_or_path, line: int | None) -> str:
+    src = spec_or_path.source() if isinstance(spec_or_path, SweepSpec) else str(spec_or_path)
+    return f"{src}:{line}: " if line else f"{src}: "
+
+
+def _reraise(where: str, what: str, exc: HpdescError):
+    msg = exc.message
+    raise ConfigError(f"{where}{what}: {msg}", hint=exc.hint) from None
+
+
+# -- parsing -------------------------------------------------------------------------------------------
+def parse_sweep(text: str, path: str | Path | None = None, *, sets: Iterable[str] = (),
+                out: str | Path | None = None) -> SweepSpec:
+    """Parse and check the structure of a sweep file's text (no config validation yet)."""
+    src = str(path) if path is not None else "<sweep>"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(f"{src}:{m.group(1) + ':' if m else ''} invalid TOML: {exc}") from None
+    loc = _Locator(text)
+    for key in raw:
+        if key not in TOP_KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(key, TOP_KEYS, n=1)
+            line = loc.top(key) or loc._find(lambda n, s: re.match(rf"\[\[?\s*{re.escape(key)}\b", s))
+            raise ConfigError(f"{_where(src, line)}unknown sweep key {key!r}"
+                              + (f". Did you mean {close[0]!r}?" if close else ""),
+                              hint=f"a sweep file has {', '.join(TOP_KEYS)}; run settings go in [base]")
+
+    def text_key(key, default):
+        v = raw.get(key, default)
+        if not isinstance(v, str):
+            raise ConfigError(f"{_where(src, loc.top(key))}{key} must be a string, got {v!r}")
+        return v
+
+    mode = text_key("mode", "grid")
+    if mode not in MODES:
+        raise ConfigError(f"{_where(src, loc.top('mode'))}mode must be one of {', '.join(MODES)}, got {mode!r}")
+    metric = text_key("metric", "total")
+    if metric not in METRICS:
+        import difflib
+
+        close = difflib.get_close_matches(metric, list(METRICS), n=1)
+        raise ConfigError(f"{_where(src, loc.top('metric'))}unknown metric {metric!r}"
+                          + (f". Did you mean {close[0]!r}?" if close else ""),
+                          hint=f"metrics: {', '.join(METRICS)}")
+    default_out = f"sweeps/{Path(path).stem}" if path is not None else "sweeps/sweep"
+    out_path = Path(out) if out is not None else Path(text_key("out", default_out))
+    base = raw.get("base", {})
+    if not isinstance(base, dict):
+        raise ConfigError(f"{_where(src, loc.top('base'))}base must be a table ([base])")
+    axes_raw = raw.get("axis", [])
+    if not isinstance(axes_raw, list):
+        raise ConfigError(f"{_where(src, loc.top('axis'))}axes are [[axis]] tables")
+    axes = [_parse_axis(a, i, src, loc) for i, a in enumerate(axes_raw)]
+    seen: dict[str, int] = {}
+    for ax in axes:
+        if ax.key in seen:
+            raise ConfigError(f"{_where(src, ax.line)}axis key {ax.key!r} is swept twice "
+                              f"(also axis {seen[ax.key] + 1})")
+        seen[ax.key] = ax.index
+    spec = SweepSpec(path=Path(path) if path is not None else None, base=base, axes=axes, mode=mode,
+                     metric=metric, out=out_path, title=text_key("title", ""),
+                     description=text_key("description", ""), sets=list(sets), text=text)
+    return spec
+
+
+def _parse_axis(a: Any, i: int, src: str, loc: _Locator) -> Axis:
+    where = _where(src, loc.axis(i))
+    if not isinstance(a, dict):
+        raise ConfigError(f"{where}each axis must be a table ([[axis]])")
+    for k in a:
+        if k not in AXIS_KEYS:
+            raise ConfigError(f"{_where(src, loc.axis(i, k))}axis {i + 1}: unknown key {k!r}",
+                              hint=f"an axis has {', '.join(AXIS_KEYS)}")
+    key = a.get("key")
+    if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", key):
+        raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: key must be 'SECTION' or "
+                          f"'SECTION.KEY' (e.g. 'denoiser_optimizer.learning_rate'), got {key!r}")
+    section, _, name = key.partition(".")
+    if section not in C.COMPONENTS and section not in ("data", "training", "benchmark"):
+        import difflib
+
+        close = difflib.get_close_matches(section, [*C.COMPONENTS, "data", "training", "benchmark"], n=1)
+        raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: unknown config section "
+                          f"{section!r} in key {key!r}" + (f". Did you mean {close[0]!r}?" if close else ""))
+    if not name and section not in C.COMPONENTS:
+        raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: only a component section can be "
+                          f"swept as a whole; use {section}.KEY")
+    values = a.get("values")
+    vline = loc.axis(i, "values")
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"{_where(src, vline)}axis {i + 1} ({key}): values must be a non-empty list")
+    if not name:
+        for v in values:
+            if not isinstance(v, (str, dict)) or (isinstance(v, dict) and not isinstance(v.get("name", ""), str)):
+                raise ConfigError(f"{_where(src, vline)}axis {i + 1} ({key}): each value must be a component "
+                                  f"name or a table like {{ name = \"...\", param = ... }}, got {v!r}")
+    labels = a.get("labels")
+    if labels is None:
+        labels = [fmt_value(v) for v in values]
+    elif (not isinstance(labels, list) or len(labels) != len(values)
+          or not all(isinstance(x, str) and x for x in labels)):
+        raise ConfigError(f"{_where(src, loc.axis(i, 'labels'))}axis {i + 1} ({key}): labels must be "
+                          f"{len(values)} non-empty strings, one per value")
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ConfigError(f"{_where(src, vline)}axis {i + 1} ({key}): repeated value {dup[0]!r}")
+    return Axis(key=key, values=list(values), labels=list(labels), index=i, line=loc.axis(i, "key"))
+
+
+# -- validation ------------------------------------------------------------------------------------------
+def validate(spec: SweepSpec, components: bool = True) -> int:
+    """Check the base, every axis value and every expanded configuration; returns how many.
+
+    Raises ConfigError naming the file, the line and the key. With ``components``, every
+    distinct component (section name + parameters) is built once through the registry.
+    """
+    loc = _Locator(spec.text)
+    cfg = C.defaults()
+    for section, body in spec.base.items():
+        items = body.items() if isinstance(body, Mapping) else [(None, body)]
+        for key, value in items:
+            layer = {section: ({key: value} if key is not None else value)}
+            try:
+                cfg = C.merge(cfg, layer)
+            except HpdescError as exc:
+                what = f"base: {section}" + (f".{key}" if key else "")
+                _reraise(_where(spec, loc.base(section, key)), what, exc)
+    try:
+        C.apply_sets(cfg, spec.sets)
+        base_cfg = C.from_dict(spec.base_dict())
+    except HpdescError as exc:
+        where = _where(spec, None) if spec.sets else _where(spec, loc.top("base") or loc._find(
+            lambda n, s: s.startswith("[base")))
+        _reraise(where, "base" + (" with --set " + " ".join(spec.sets) if spec.sets else ""), exc)
+    del base_cfg
+    for ax in spec.axes:
+        for i in range(len(ax.values)):
+            try:
+                C.from_dict(spec.config_dict({ax.index: i}))
+            except HpdescError as exc:
+                _reraise(_where(spec, loc.axis(ax.index, "values")),
+                         f"axis {ax.index + 1} ({ax.key} = {ax.labels[i]})", exc)
+    n_combo = 1
+    for ax in spec.axes:
+        n_combo *= len(ax.values)
+    if n_combo <= MAX_VALIDATED:
+        choices = [dict(enumerate(c)) for c in itertools.product(*[range(len(a.values)) for a in spec.axes])]
+    else:  # too many to build each: the base plus one axis at a time
+        choices = [{}] + [{a.index: i} for a in spec.axes for i in range(len(a.values))]
+    checked: dict[str, None] = {}
+    for choice in choices:
+        try:
+            rc = C.from_dict(spec.config_dict(choice))
+        except HpdescError as exc:
+            line = loc.axis(max(choice), "values") if choice else None
+            _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
+        if components:
+            _check_components(spec, rc, choice, checked, loc)
+    return len(choices)
+
+
+def _describe(spec: SweepSpec, choice: Mapping[int, int]) -> str:
+    return ", ".join(f"{spec.axes[a].key} = {spec.axes[a].labels[i]}" for a, i in sorted(choice.items())) or "base"
+
+
+def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int], checked: dict,
+                      loc: _Locator) -> None:
+    """Build each component of ``rc`` not built yet (as :func:`hpdesc.config.validate_components`)."""
+    from hpdesc import registry
+
+    for section, kind in C.COMPONENTS.items():
+        if section.startswith("descriptor") and not rc.trains_descriptor:
+            continue
+        comp = rc.component(section)
+        sig = json.dumps([section, comp.to_dict()], sort_keys=True, default=str)
+        if sig in checked:
+            continue
+        try:
+            registry.get(kind, comp.name)
+            extra = {"input_shape": (32, 32, 1)} if kind in ("denoiser", "descriptor") else {}
+            registry.build(kind, comp.name, **extra, **comp.params)
+        except HpdescError as exc:
+            involved = [a for a in sorted(choice) if spec.axes[a].section == section]
+            if involved:
+                a = involved[-1]
+                where = _where(spec, loc.axis(a, "values"))
+                what = f"axis {a + 1} ({spec.axes[a].key} = {spec.axes[a].labels[choice[a]]})"
+            else:
+                key = "name" if "unknown" in exc.message else None
+                where = _where(spec, loc.base(section, key))
+                what = f"base: {section}" + (".name" if key else "")
+            _reraise(where, what, exc)
+        checked[sig] = None
+
+
+def load_sweep(path, *, sets: Iterable[str] = (), out=None, validate_components: bool = True) -> SweepSpec:
+    """Read, parse and fully validate a sweep file (nothing is run)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such sweep file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    spec = parse_sweep(text, p, sets=sets, out=out)
+    validate(spec, components=validate_components)
+    return spec
+
+
+__all__ = ["Axis", "SweepSpec", "METRICS", "MODES", "load_sweep", "parse_sweep", "validate", "short_key",
+           "fmt_value"]

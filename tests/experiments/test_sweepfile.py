@@ -1,0 +1,147 @@
+"""Sweep files: structure, and bad files rejected (file, line, key named) before anything runs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hpdesc.errors import ConfigError
+from hpdesc.experiments.sweepfile import load_sweep, parse_sweep, short_key
+
+GOOD = """\
+title = "lr"
+mode = "greedy"
+metric = "val_loss_denoiser"
+out = "{out}"
+
+[base]
+descriptor = "none"
+
+[base.training]
+denoiser_epochs = 1
+
+[base.denoiser]
+name = "dncnn"
+depth = 3
+filters = 8
+
+[[axis]]
+key = "denoiser_optimizer.learning_rate"
+values = [0.01, 0.001]
+
+[[axis]]
+key = "denoiser"
+values = [{{ name = "dncnn", depth = 3, filters = 8 }}, {{ name = "unet", filters = 4 }}]
+labels = ["dncnn", "unet"]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return p
+
+
+def line_of(path: Path, needle: str) -> int:
+    return next(n for n, ln in enumerate(path.read_text().splitlines(), 1) if needle in ln)
+
+
+def test_good_file_parses(tmp_path):
+    p = write(tmp_path, GOOD.format(out=tmp_path / "out"))
+    spec = load_sweep(p)
+    assert spec.mode == "greedy" and spec.metric == "val_loss_denoiser" and spec.lower_is_better
+    assert [a.key for a in spec.axes] == ["denoiser_optimizer.learning_rate", "denoiser"]
+    assert spec.axes[0].labels == ["0.01", "0.001"] and spec.axes[1].labels == ["dncnn", "unet"]
+    cfg = spec.config({0: 0, 1: 1})
+    assert cfg.denoiser.name == "unet" and cfg.denoiser.params == {"filters": 4}
+    assert cfg.denoiser_optimizer.params["learning_rate"] == 0.01 and not cfg.trains_descriptor
+    assert cfg.training.denoiser_epochs == 1
+    assert short_key("denoiser_optimizer.learning_rate") == "dopt.lr"
+
+
+@pytest.mark.parametrize("bad, needle, words", [
+    # unknown key in the base config
+    ("[base.training]\ndenoiser_epochs = 1\nepoch = 2\n", "epoch = 2", ["unknown key training.epoch"]),
+    # dotted form inside [base]
+    ("[base]\ntraining.denoiser_epoch = 2\n", "training.denoiser_epoch", ["training.denoiser_epoch",
+                                                                          "Did you mean"]),
+    # wrong value type
+    ("[base.training]\ndenoiser_epochs = \"three\"\n", "denoiser_epochs", ["training.denoiser_epochs",
+                                                                          "must be an integer"]),
+    # unknown component in the base
+    ("[base.denoiser]\nname = \"dncn\"\n", "dncn", ["denoiser", "unknown denoiser 'dncn'"]),
+    # unknown component among an axis' values
+    ("[[axis]]\nkey = \"descriptor\"\nvalues = [\"hardnet\", \"hardnett\"]\n", "values", ["descriptor = hardnett",
+                                                                                      "Did you mean 'hardnet'"]),
+    # a value of the wrong type on an axis
+    ("[[axis]]\nkey = \"training.denoiser_batch_size\"\nvalues = [16, \"big\"]\n", "values",
+     ["training.denoiser_batch_size", "must be an integer"]),
+    # a parameter the component rejects
+    ("[[axis]]\nkey = \"denoiser.depht\"\nvalues = [3]\n", "values", ["denoiser.depht", "rejected its parameters"]),
+    # unknown top-level and axis keys, unknown metric
+    ("modes = \"grid\"\n", "modes", ["unknown sweep key 'modes'", "Did you mean 'mode'"]),
+    ("[[axis]]\nkey = \"denoiser.alpha\"\nvalue = [0.1]\n", "value = [0.1]", ["unknown key 'value'"]),
+    ("metric = \"totl\"\n", "metric", ["unknown metric 'totl'"]),
+    ("[[axis]]\nkey = \"trainin.seed\"\nvalues = [1]\n", "key =", ["unknown config section 'trainin'"]),
+])
+def test_bad_files_name_line_and_key(tmp_path, bad, needle, words):
+    p = write(tmp_path, "# a sweep\n" + bad)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(p)
+    msg = info.value.message
+    assert msg.startswith(f"{p}:{line_of(p, needle)}: "), msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_every_combination_is_checked(tmp_path):
+    # each value is fine on its own; the pair (unet, depth) is not: unet has no 'depth'
+    p = write(tmp_path, """\
+        [[axis]]
+        key = "denoiser"
+        values = ["dncnn", "unet"]
+
+        [[axis]]
+        key = "denoiser.depth"
+        values = [3]
+        """)
+    with pytest.raises(ConfigError, match="rejected its parameters") as info:
+        load_sweep(p)
+    assert "denoiser.depth = 3" in info.value.message or "denoiser = unet" in info.value.message
+
+
+def test_syntax_error_names_line(tmp_path):
+    p = write(tmp_path, "mode = \"grid\"\n[[axis]\nkey = 1\n")
+    with pytest.raises(ConfigError, match=r"sweep.toml:2:.*invalid TOML"):
+        load_sweep(p)
+
+
+def test_duplicate_labels_and_axes(tmp_path):
+    with pytest.raises(ConfigError, match="repeated value"):
+        parse_sweep("[[axis]]\nkey = \"denoiser.alpha\"\nvalues = [0.1, 0.1]\n")
+    with pytest.raises(ConfigError, match="swept twice"):
+        parse_sweep("[[axis]]\nkey = \"training.seed\"\nvalues = [1]\n[[axis]]\nkey = \"training.seed\"\nvalues = [2]\n")
+
+
+def test_cli_rejects_bad_file_before_running(tmp_path):
+    from hpdesc.cli.main import app
+
+    out = tmp_path / "out"
+    p = write(tmp_path, f"out = \"{out}\"\n[base.training]\ndenoiser_epochs = 1.5\n")
+    res = CliRunner().invoke(app, ["sweep", str(p)])
+    assert res.exit_code == 2, res.output
+    assert f"sweep.toml:3:" in res.output and "training.denoiser_epochs" in res.output
+    assert "Traceback" not in res.output
+    assert not out.exists()  # nothing was run, not even the sweep directory created
+
+
+def test_example_files_are_valid():
+    files = sorted((Path(__file__).parents[2] / "examples" / "report").glob("*.toml"))
+    assert len(files) >= 10
+    for f in files:  # structure and config checks (components are built by the dry-run in the docs)
+        spec = load_sweep(f, validate_components=False)
+        assert spec.title and spec.out.parts[0] == "sweeps"
+        assert "hpdesc sweep examples/report/" + f.name in f.read_text()
