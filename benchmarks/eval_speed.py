@@ -66,7 +66,7 @@ def main() -> None:
     times, ref_times, checks = {}, {}, {}
     with open_descriptors(tmp / "desc.h5") as desc:
         t0 = time.perf_counter()
-        full_v = E._verification(desc, tasks, args.protocol, args.distance, 65536, tick)
+        full_v = E._verification(desc, tasks, args.protocol, args.distance, E.VERIF_BLOCK, tick)
         times["verification"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         full_m = E._matching(desc, tasks, names, args.protocol, args.distance, 1024, tick)
@@ -81,7 +81,7 @@ def main() -> None:
         t0 = time.perf_counter()
         rv, _ = R.verification(arrays, sub, args.protocol, args.distance)
         ref_times["verification"] = (time.perf_counter() - t0) * n_pairs / np_ref
-        checks["verification"] = abs(rv - E._verification(desc, sub, args.protocol, args.distance, 65536, tick)["value"])
+        checks["verification"] = abs(rv - E._verification(desc, sub, args.protocol, args.distance, E.VERIF_BLOCK, tick)["value"])
 
         ns = min(args.ref_sequences, n_seq)
         t0 = time.perf_counter()

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hpdesc.benchmark.metrics import ap_from_ranks, average_precision
+from hpdesc.benchmark.metrics import ap_from_ranks, average_precision, merged_positive_ranks, roc_auc_sorted
 from hpdesc.benchmark.tasks import Tasks, ensure_tasks, load_tasks
 from hpdesc.data.images import LEVELS, image_index
 from hpdesc.errors import DataFormatError, UsageError
@@ -148,52 +148,118 @@ def nearest_neighbours(a: np.ndarray, b: np.ndarray, distance: str = "L2", block
 
 # -- verification --------------------------------------------------------------------------
 
-def _ap_of_sorted(lab_sorted: np.ndarray, protocol: str) -> float:
-    ranks = np.nonzero(lab_sorted)[0] + 1
-    return float(ap_from_ranks(ranks[None], ranks.size, protocol)[0]) if ranks.size else 0.0
-
-
-def _auc_of_sorted(lab_sorted: np.ndarray) -> float:
-    P = int(lab_sorted.sum())
-    N = lab_sorted.size - P
-    tp_before = np.cumsum(lab_sorted)
-    return float(tp_before[~lab_sorted].sum() / max(P, 1e-10) / max(N, 1e-10))
+VERIF_BLOCK = 2048  # pairs per gather: the float64 work buffers stay in cache
+VERIF_MEMORY_BYTES = 2 << 30  # read all 16 images of the task sequences at once up to this size
 
 
 def verification_scores(d_neg: np.ndarray, d_pos: np.ndarray, protocol: str = "python") -> dict[str, float]:
-    """Balanced ROC AUC of [neg; pos] and imbalanced AP of [neg; pos] cut at N_neg + int(0.2 N_pos)."""
-    d = np.concatenate([d_neg, d_pos])
-    labels = np.concatenate([np.zeros(d_neg.size, bool), np.ones(d_pos.size, bool)])
-    order = np.argsort(d, kind="stable")  # = stable argsort of -score
-    lab = labels[order]
-    cut = d_neg.size + int(d_pos.size * 0.2)
-    lab_imb = lab[order < cut]  # a stable sort restricted to a prefix is that prefix's stable sort
-    return {"auc": _auc_of_sorted(lab), "ap": _ap_of_sorted(lab_imb, protocol)}
+    """Balanced ROC AUC of [neg; pos] and imbalanced AP of [neg; pos] cut at N_neg + int(0.2 N_pos).
+
+    Ranked by ascending distance with a stable sort (labels: negatives then positives), computed
+    from the sorted distances (see :func:`hpdesc.benchmark.metrics.merged_positive_ranks`).
+    """
+    d_neg = np.asarray(d_neg, np.float64)
+    d_pos = np.asarray(d_pos, np.float64)
+    return _verification_scores_sorted(np.sort(d_neg), np.sort(d_pos), np.sort(d_pos[:int(d_pos.size * 0.2)]),
+                                       protocol)
 
 
-def _verification(desc, tasks: Tasks, protocol: str, distance: str, block: int, tick) -> dict:
+def _verification_scores_sorted(neg: np.ndarray, pos: np.ndarray, pos_cut: np.ndarray, protocol: str) -> dict[str, float]:
+    """:func:`verification_scores` from sorted negatives, positives and first-20% positives."""
+    ranks = merged_positive_ranks(neg, pos_cut)
+    ap = float(ap_from_ranks(ranks[None], ranks.size, protocol)[0]) if ranks.size else 0.0
+    return {"auc": roc_auc_sorted(neg, pos), "ap": ap}
+
+
+def _distances_into(flat: np.ndarray, a_idx: np.ndarray, b_idx: Sequence[np.ndarray], outs: Sequence[np.ndarray],
+                    distance: str, block: int) -> None:
+    """``outs[k][j] = dist(flat[a_idx[j]], flat[b_idx[k][j]])`` for every pair, in blocks.
+
+    float64 arithmetic on the float32 rows with numpy's row-wise pairwise sum, i.e. bit for bit
+    ``np.sqrt(np.sum((a - b) ** 2))`` (or ``np.sum(np.abs(a - b))``) of each pair. Memory: a few
+    ``(block, D)`` buffers, reused.
+    """
+    n, dim = a_idx.shape[0], flat.shape[1]
+    block = max(1, min(block, n))
+    a32 = np.empty((block, dim), flat.dtype)
+    b32 = np.empty((block, dim), flat.dtype)
+    a64 = np.empty((block, dim), np.float64)
+    diff = np.empty((block, dim), np.float64)
+    for lo in range(0, n, block):
+        hi = min(n, lo + block)
+        m = hi - lo
+        a = a64[:m]
+        a[...] = np.take(flat, a_idx[lo:hi], axis=0, out=a32[:m])
+        d = diff[:m]
+        for idx, out in zip(b_idx, outs):
+            np.subtract(a, np.take(flat, idx[lo:hi], axis=0, out=b32[:m]), out=d)
+            o = out[lo:hi]
+            if distance == "L1":
+                np.abs(d, out=d)
+                np.add.reduce(d, axis=1, out=o)
+            else:
+                np.multiply(d, d, out=d)
+                np.add.reduce(d, axis=1, out=o)
+                np.sqrt(o, out=o)
+
+
+def _verification(desc, tasks: Tasks, protocol: str, distance: str, block: int, tick,
+                  memory: int | None = None) -> dict:
+    """Verification APs / AUCs of every level and negative kind.
+
+    The task sequences' descriptors are read once (all 16 images, if that fits ``memory`` bytes;
+    else the 6 images of each level in turn); pair distances come from row arithmetic into that
+    flat array. Each list is sorted once by value; rankings of [neg; pos] come from merging the
+    sorted lists (ties: negatives first), so the positives' sort is shared by intra and inter.
+    """
+    memory = VERIF_MEMORY_BYTES if memory is None else memory
+    v = tasks.verif
+    kinds = list(v)
+    n_pairs = {k: rows.shape[0] for k, rows in v.items()}
+    shared = "pos" in v and all(np.array_equal(v[k][:, :3], v["pos"][:, :3]) for k in kinds)
+    seq_rows = np.array([desc.count(n) for n in tasks.names], dtype=np.int64)
+    full = int(seq_rows.sum()) * 16 * desc.dim * 4 <= memory
+    arr = starts = None
+    n_cut = int(n_pairs.get("pos", 0) * 0.2)
+    if shared:
+        # visit the pairs grouped by their first patch: the gathers of that patch, of the positive
+        # (same patch) and of the intra negative (same sequence) then hit memory already cached
+        p = v["pos"]
+        order = np.argsort(p[:, 0] * (int(p[:, 2].max(initial=0)) + 1) + p[:, 2], kind="stable")
+        in_cut = order < n_cut
+        v = {k: rows[order] for k, rows in v.items()}
+    if full:
+        arr, starts = desc.load(tasks.names)
     out: dict = {}
     for level in LEVELS:
         cols = [image_index(level, t) for t in range(6)]
-        arr, starts = desc.load(tasks.names, cols)
-        flat = arr.reshape(-1, arr.shape[2])  # row r, image column c -> r * 6 + c
-        start = np.array([starts[n] for n in tasks.names], dtype=np.int64) * len(cols)
-        v = tasks.verif
-        shared = all(np.array_equal(v[k][:, :3], v["pos"][:, :3]) for k in v)
-        n_pairs = {k: rows.shape[0] for k, rows in v.items()}
+        if full:
+            cmap = np.array(cols, dtype=np.int64)
+        else:
+            arr, starts = desc.load(tasks.names, cols)
+            cmap = np.arange(len(cols), dtype=np.int64)
+        ncol = arr.shape[1]
+        flat = arr.reshape(-1, arr.shape[2])  # (row r, image column c) -> r * ncol + c
+        first = np.array([starts[n] for n in tasks.names], dtype=np.int64)
+
+        def rows_of(r, side):
+            s, t, i = (r[:, 0], r[:, 1], r[:, 2]) if side == 0 else (r[:, 3], r[:, 4], r[:, 5])
+            return (first[s] + i) * ncol + cmap[t]
+
         dist = {k: np.empty(n) for k, n in n_pairs.items()}
-        for lo in range(0, max(n_pairs.values(), default=0), block):
-            a_cache = None
-            for kind, rows in v.items():
-                r = rows[lo:lo + block]
-                if r.shape[0] == 0:
-                    continue
-                if a_cache is None or not shared:
-                    a_cache = np.take(flat, start[r[:, 0]] + r[:, 2] * len(cols) + r[:, 1], axis=0).astype(np.float64)
-                b = np.take(flat, start[r[:, 3]] + r[:, 5] * len(cols) + r[:, 4], axis=0)
-                dist[kind][lo:lo + block] = pair_distances(a_cache, b, distance)
-        del arr, flat
-        out[level] = {neg: verification_scores(dist[f"neg_{neg}"], dist["pos"], protocol) for neg in ("intra", "inter")}
+        if shared:
+            _distances_into(flat, rows_of(v["pos"], 0), [rows_of(v[k], 1) for k in kinds],
+                            [dist[k] for k in kinds], distance, block)
+        else:
+            for k in kinds:
+                _distances_into(flat, rows_of(v[k], 0), [rows_of(v[k], 1)], [dist[k]], distance, block)
+        if not full:
+            arr = flat = None
+        pos = dist["pos"]  # in ``order`` when shared (only the first-20% cut needs the input order)
+        pos_sorted = np.sort(pos)
+        pos_cut = np.sort(pos[in_cut] if shared else pos[:n_cut])
+        out[level] = {neg: _verification_scores_sorted(np.sort(dist[f"neg_{neg}"]), pos_sorted, pos_cut, protocol)
+                      for neg in ("intra", "inter")}
         tick()
     aps = [out[lv][neg]["ap"] for lv in LEVELS for neg in ("intra", "inter")]
     aucs = [out[lv][neg]["auc"] for lv in LEVELS for neg in ("intra", "inter")]
@@ -435,7 +501,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
                     progress(task, steps)
                 t0 = time.perf_counter()
                 if task == "verification":
-                    hit = _verification(desc, t, protocol, distance, 65536, tick)
+                    hit = _verification(desc, t, protocol, distance, VERIF_BLOCK, tick)
                 elif task == "matching":
                     hit = _matching(desc, t, test, protocol, distance, 1024, tick)
                 else:

@@ -51,6 +51,35 @@ def ap_from_ranks(ranks: np.ndarray, numpos, variant: str = "python", valid: np.
     return terms.sum(axis=1) / np.maximum(P, SMALL)
 
 
+def merged_positive_ranks(neg_sorted: np.ndarray, pos_sorted: np.ndarray) -> np.ndarray:
+    """1-based ranks of the positives in the stable ranking of the list ``[neg; pos]``.
+
+    The list is ranked by ascending distance (= descending score) with a stable sort, negatives
+    listed first, so on a tie a negative precedes a positive. Both inputs are the distances
+    sorted ascending; the k-th smallest positive is then at rank ``k + #(negatives <= it)``
+    (earlier positives come before it whatever their input order, since ties among positives do
+    not change which ranks positives hold). Same result as ``np.nonzero(labels[np.argsort(
+    np.concatenate([neg, pos]), kind="stable")])[0] + 1``, with one binary search per positive
+    instead of an argsort of the concatenation.
+    Shape: ``(N,)``, ``(P,)`` -> ``(P,)`` int64.
+    """
+    neg_sorted = np.asarray(neg_sorted)
+    pos_sorted = np.asarray(pos_sorted)
+    return np.arange(1, pos_sorted.size + 1, dtype=np.int64) + np.searchsorted(neg_sorted, pos_sorted, side="right")
+
+
+def roc_auc_sorted(neg_sorted: np.ndarray, pos_sorted: np.ndarray) -> float:
+    """:func:`roc_auc` of the list ``[neg; pos]`` (labels 0 then 1), from distances sorted ascending.
+
+    Each negative adds the positives ranked before it (strictly closer: ties go to the negative,
+    which is listed first) times 1 / (P N).
+    """
+    neg_sorted = np.asarray(neg_sorted)
+    pos_sorted = np.asarray(pos_sorted)
+    before = int(np.searchsorted(pos_sorted, neg_sorted, side="left").sum())
+    return float(before / max(pos_sorted.size, SMALL) / max(neg_sorted.size, SMALL))
+
+
 def _ranked_labels(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     order = np.argsort(-scores, axis=-1, kind="stable")
     return np.take_along_axis(labels, order, axis=-1)

@@ -30,6 +30,7 @@ from hpdesc.errors import DataFormatError, UsageError
 DESCRIPTORS_FORMAT = "hpdesc.descriptors"
 DESCRIPTORS_VERSION = 1
 _FP_CHUNK_ROWS = 4096
+_LOAD_SLAB_BYTES = 32 << 20  # rows read per HDF5 call in DescriptorSet.load
 
 
 def _chunk_rows(dim: int) -> int:
@@ -216,19 +217,40 @@ class DescriptorSet:
     def load(self, sequences: Sequence[str], images: Sequence[int] | None = None) -> tuple[np.ndarray, dict[str, int]]:
         """Concatenated descriptors of ``sequences`` (optionally only some image columns).
 
-        Returns ``(array (R, n_images, D) float32, {sequence: first row})``.
+        Returns ``(array (R, n_images, D) float32, {sequence: first row})``. The output is allocated
+        once and filled in slabs (consecutive sequences of the file are read as one range), so a
+        bulk read costs about one copy of the data.
         """
         ds = self.f["descriptors"]
-        parts, starts, at = [], {}, 0
-        for s in sequences:
-            r = self.rows(s)
-            block = ds[r] if images is None else ds[r][:, list(images)]
-            parts.append(block)
-            starts[s] = at
-            at += block.shape[0]
         n_img = len(IMAGES) if images is None else len(images)
-        arr = np.concatenate(parts) if parts else np.zeros((0, n_img, self.dim), np.float32)
-        return arr, starts
+        cols = None if images is None else list(images)
+        ranges = [self.rows(s) for s in sequences]
+        starts, at = {}, 0
+        for s, r in zip(sequences, ranges):
+            starts[s] = at
+            at += r.stop - r.start
+        out = np.empty((at, n_img, self.dim), np.float32)
+        # merge runs of sequences stored back to back in the file
+        runs: list[list[int]] = []  # [file start, file stop, out start]
+        at = 0
+        for r in ranges:
+            if runs and runs[-1][1] == r.start:
+                runs[-1][1] = r.stop
+            else:
+                runs.append([r.start, r.stop, at])
+            at += r.stop - r.start
+        slab = max(1, _LOAD_SLAB_BYTES // max(1, len(IMAGES) * self.dim * 4))
+        for lo, hi, dst in runs:
+            for a in range(lo, hi, slab):
+                b = min(hi, a + slab)
+                o = dst + a - lo
+                if b <= a:
+                    continue
+                if cols is None:
+                    ds.read_direct(out, np.s_[a:b], np.s_[o:o + b - a])
+                else:
+                    out[o:o + b - a] = ds[a:b][:, cols]
+        return out, starts
 
 
 def open_descriptors(path: str | os.PathLike) -> DescriptorSet:
