@@ -16,7 +16,6 @@ gzip + shuffle). A reader checks ``format`` and ``format_version`` like every hp
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -24,7 +23,7 @@ import h5py
 import numpy as np
 
 from hpdesc.atomic import atomic_path
-from hpdesc.data.store import _STR, _decode, create_patch_array, open_checked, write_index, write_root_attrs
+from hpdesc.data.store import _STR, IndexedFile, create_patch_array, write_index, write_root_attrs
 
 DENOISED_FORMAT = "hpdesc.denoised"
 DENOISED_VERSION = 1
@@ -61,30 +60,14 @@ def write_denoised(path, sequences: Sequence[str], counts: Sequence[int],
     return Path(path)
 
 
-class DenoisedFile:
+class DenoisedFile(IndexedFile):
     """Read access to a denoised-patches file."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.f = open_checked(self.path, DENOISED_FORMAT, DENOISED_VERSION, ("denoised", "sequences", "seq_offsets"))
-        self.sequences = _decode(self.f["sequences"][()])
-        self.offsets = self.f["seq_offsets"][()]
-
-    def __enter__(self) -> "DenoisedFile":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.f.close()
-
-    @property
-    def config(self) -> dict:
-        import json
-
-        return json.loads(self.f.attrs.get("config", "{}"))
+    FORMAT, VERSION, DATA = DENOISED_FORMAT, DENOISED_VERSION, "denoised"
 
     def patches(self, sequence: str, kind: str = "denoised") -> np.ndarray:
-        i = self.sequences.index(sequence)
-        return self.f[kind][int(self.offsets[i]):int(self.offsets[i + 1])]
+        """Denoised (or, when stored, clean) patches of one sequence: ``(N, 16, 32, 32)`` uint8."""
+        return self.f[kind][self.rows(sequence)]
 
 
 def open_denoised(path) -> DenoisedFile:

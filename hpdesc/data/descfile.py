@@ -14,7 +14,6 @@ The sequences may be a subset of the dataset's (e.g. only one split's test seque
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -24,7 +23,7 @@ import numpy as np
 
 from hpdesc.atomic import atomic_path
 from hpdesc.data.images import IMAGES
-from hpdesc.data.store import _decode, open_checked, write_index, write_root_attrs
+from hpdesc.data.store import IndexedFile, write_index, write_root_attrs
 from hpdesc.errors import DataFormatError, UsageError
 
 DESCRIPTORS_FORMAT = "hpdesc.descriptors"
@@ -135,50 +134,19 @@ def write_descriptors(path, sequences: Sequence[str], arrays: Mapping[str, np.nd
     return Path(path)
 
 
-class DescriptorSet:
+class DescriptorSet(IndexedFile):
     """Read access to a descriptor file (lazy; ``get`` reads one sequence)."""
 
-    REQUIRED = ("descriptors", "sequences", "seq_offsets")
+    FORMAT, VERSION, DATA = DESCRIPTORS_FORMAT, DESCRIPTORS_VERSION, "descriptors"
+    WHAT = "descriptors for sequence"
 
-    def __init__(self, path):
-        self.path = Path(path)
-        self.f = open_checked(self.path, DESCRIPTORS_FORMAT, DESCRIPTORS_VERSION, self.REQUIRED)
-        try:
-            self.sequences: list[str] = _decode(self.f["sequences"][()])
-            self.offsets: np.ndarray = self.f["seq_offsets"][()].astype(np.int64)
-            self._pos = {n: i for i, n in enumerate(self.sequences)}
-            shape = self.f["descriptors"].shape
-            if len(shape) != 3 or shape[1] != len(IMAGES):
-                raise DataFormatError(f"{self.path}: /descriptors has shape {shape}, expected (P, 16, D)")
-            if int(self.offsets[-1]) != shape[0]:
-                raise DataFormatError(f"{self.path}: seq_offsets end at {int(self.offsets[-1])} but there are {shape[0]} rows")
-        except BaseException:
-            self.f.close()
-            raise
-
-    def __enter__(self) -> "DescriptorSet":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.f.close()
+    def _check_shape(self, shape: tuple) -> None:
+        if len(shape) != 3 or shape[1] != len(IMAGES):
+            raise DataFormatError(f"{self.path}: /descriptors has shape {shape}, expected (P, 16, D)")
 
     @property
     def dim(self) -> int:
         return int(self.f["descriptors"].shape[2])
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.offsets[-1])
-
-    @property
-    def config(self) -> dict:
-        try:
-            return json.loads(self.f.attrs.get("config", "{}"))
-        except ValueError:
-            raise DataFormatError(f"{self.path}: the 'config' attribute is not JSON") from None
 
     @property
     def name(self) -> str:
@@ -195,20 +163,6 @@ class DescriptorSet:
         for lo in range(0, ds.shape[0], _FP_CHUNK_ROWS):
             sha.update(np.ascontiguousarray(ds[lo:lo + _FP_CHUNK_ROWS], dtype=np.float32).tobytes())
         return sha.hexdigest()
-
-    def count(self, sequence: str) -> int:
-        s = self._index(sequence)
-        return int(self.offsets[s + 1] - self.offsets[s])
-
-    def _index(self, sequence: str) -> int:
-        try:
-            return self._pos[sequence]
-        except KeyError:
-            raise UsageError(f"{self.path}: no descriptors for sequence {sequence!r}") from None
-
-    def rows(self, sequence: str) -> slice:
-        s = self._index(sequence)
-        return slice(int(self.offsets[s]), int(self.offsets[s + 1]))
 
     def get(self, sequence: str) -> np.ndarray:
         """Descriptors of one sequence. Shape: ``(N, 16, D)`` float32."""

@@ -179,25 +179,41 @@ def _write_tasks(f: h5py.File) -> None:
     write_generated_tasks(f)
 
 
-class PatchDataset:
-    """Read access to an hpdesc patch file; lazily reads only the rows asked for."""
+class IndexedFile:
+    """Common reader of hpdesc files that carry the sequence index (patches, denoised, descriptors).
 
-    REQUIRED = ("sequences", "seq_offsets", "images", "clean", "noisy", "splits")
+    Checks format, version and required datasets on open; maps sequence names to row ranges.
+    Subclasses name their main array in ``DATA`` and check its shape in ``_check_shape``.
+    """
+
+    FORMAT = ""
+    VERSION = 0
+    DATA = ""
+    REQUIRED: tuple[str, ...] = ("sequences", "seq_offsets")
+    WHAT = "sequence"  # how "no <WHAT> 'x'" errors speak of an unknown sequence
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.f = open_checked(self.path, PATCHES_FORMAT, PATCHES_VERSION, self.REQUIRED)
-        self.sequences: list[str] = _decode(self.f["sequences"][()])
-        self.offsets: np.ndarray = self.f["seq_offsets"][()]
-        self._seq_pos = {n: i for i, n in enumerate(self.sequences)}
-        shape = self.f["clean"].shape
-        if shape[1:] != (len(IMAGES), 32, 32) or self.f["noisy"].shape != shape:
-            raise DataFormatError(f"{self.path}: patch arrays have shape {shape}, expected (P, 16, 32, 32)")
-        if int(self.offsets[-1]) != shape[0]:
-            raise DataFormatError(f"{self.path}: seq_offsets end at {int(self.offsets[-1])} but there are {shape[0]} rows")
+        self.f = open_checked(self.path, self.FORMAT, self.VERSION, self.REQUIRED + (self.DATA,))
+        try:
+            self.sequences: list[str] = _decode(self.f["sequences"][()])
+            self.offsets: np.ndarray = self.f["seq_offsets"][()].astype(np.int64)
+            self._pos = {n: i for i, n in enumerate(self.sequences)}
+            shape = self.f[self.DATA].shape
+            self._check_shape(shape)
+            if int(self.offsets[-1]) != shape[0]:
+                raise DataFormatError(f"{self.path}: seq_offsets end at {int(self.offsets[-1])} "
+                                      f"but there are {shape[0]} rows")
+        except BaseException:
+            self.f.close()
+            raise
+
+    def _check_shape(self, shape: tuple) -> None:
+        if shape[1:] != (len(IMAGES), 32, 32):
+            raise DataFormatError(f"{self.path}: /{self.DATA} has shape {shape}, expected (P, 16, 32, 32)")
 
     # -- context manager -------------------------------------------------------------
-    def __enter__(self) -> "PatchDataset":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -209,8 +225,11 @@ class PatchDataset:
     # -- metadata --------------------------------------------------------------------
     @property
     def config(self) -> dict:
-        """The JSON config that made this file (source, generator, seed, noise model)."""
-        return json.loads(self.f.attrs.get("config", "{}"))
+        """The JSON config recorded when the file was made."""
+        try:
+            return json.loads(self.f.attrs.get("config", "{}"))
+        except ValueError:
+            raise DataFormatError(f"{self.path}: the 'config' attribute is not JSON") from None
 
     @property
     def uid(self) -> str:
@@ -220,6 +239,39 @@ class PatchDataset:
     @property
     def n_rows(self) -> int:
         return int(self.offsets[-1])
+
+    # -- index -----------------------------------------------------------------------
+    def _index(self, sequence: str) -> int:
+        try:
+            return self._pos[sequence]
+        except KeyError:
+            raise UsageError(f"{self.path}: no {self.WHAT} {sequence!r}") from None
+
+    def count(self, sequence: str) -> int:
+        s = self._index(sequence)
+        return int(self.offsets[s + 1] - self.offsets[s])
+
+    def rows(self, sequence: str) -> slice:
+        """Row range of a sequence."""
+        s = self._index(sequence)
+        return slice(int(self.offsets[s]), int(self.offsets[s + 1]))
+
+    def rows_of(self, sequences: Iterable[str]) -> np.ndarray:
+        """Row indices (sorted) of every patch of the given sequences."""
+        parts = [np.arange(r.start, r.stop) for r in (self.rows(s) for s in sequences)]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+
+class PatchDataset(IndexedFile):
+    """Read access to an hpdesc patch file; lazily reads only the rows asked for."""
+
+    FORMAT, VERSION, DATA = PATCHES_FORMAT, PATCHES_VERSION, "clean"
+    REQUIRED = ("sequences", "seq_offsets", "images", "noisy", "splits")
+
+    def _check_shape(self, shape: tuple) -> None:
+        super()._check_shape(shape)
+        if self.f["noisy"].shape != shape:
+            raise DataFormatError(f"{self.path}: /noisy has shape {self.f['noisy'].shape}, /clean {shape}")
 
     @property
     def splits(self) -> dict[str, dict[str, list[str]]]:
@@ -235,26 +287,6 @@ class PatchDataset:
         if name not in splits:
             raise UsageError(f"{self.path}: no split {name!r}; available: {', '.join(sorted(splits)) or 'none'}")
         return splits[name]
-
-    def count(self, sequence: str) -> int:
-        s = self._pos(sequence)
-        return int(self.offsets[s + 1] - self.offsets[s])
-
-    def _pos(self, sequence: str) -> int:
-        try:
-            return self._seq_pos[sequence]
-        except KeyError:
-            raise UsageError(f"{self.path}: no sequence {sequence!r}") from None
-
-    def rows(self, sequence: str) -> slice:
-        """Row range of a sequence in the patch arrays."""
-        s = self._pos(sequence)
-        return slice(int(self.offsets[s]), int(self.offsets[s + 1]))
-
-    def rows_of(self, sequences: Iterable[str]) -> np.ndarray:
-        """Row indices (sorted) of every patch of the given sequences."""
-        parts = [np.arange(r.start, r.stop) for r in (self.rows(s) for s in sequences)]
-        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     # -- data ------------------------------------------------------------------------
     def array(self, kind: str) -> h5py.Dataset:
