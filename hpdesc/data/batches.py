@@ -154,18 +154,43 @@ def triplet_indices(n_rows: int, n_images: int, batch_size: int, steps: int,
     return rows, img_a, img_p, neg, img_n
 
 
+def dihedral(patches: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Apply one of the 8 flips / 90-degree rotations to each patch of ``(N, H, W)``.
+
+    ``ids[i]`` in 0..7: ``k = ids % 4`` quarter turns, then a left-right flip if ``ids >= 4``.
+    """
+    out = np.empty_like(patches)
+    for t in range(8):
+        sel = np.flatnonzero(ids == t)
+        if not len(sel):
+            continue
+        x = np.rot90(patches[sel], t % 4, axes=(1, 2))
+        out[sel] = x[:, :, ::-1] if t >= 4 else x
+    return out
+
+
 def triplet_batches(pool: np.ndarray, batch_size: int, n_triplets: int, rng: np.random.Generator,
-                    with_negatives: bool = True) -> Iterator[tuple[np.ndarray, ...]]:
-    """``(anchor, positive[, negative])`` float32 batches from a ``(R, M, 32, 32)`` uint8 pool."""
+                    with_negatives: bool = True, augment: bool = False) -> Iterator[tuple[np.ndarray, ...]]:
+    """``(anchor, positive[, negative])`` float32 batches from a ``(R, M, 32, 32)`` uint8 pool.
+
+    ``augment``: every row gets a random flip / 90-degree rotation, the *same* for its anchor and
+    positive (a matching pair stays a matching pair; the pool just holds 8x as many patch
+    "classes"); a negative gets its own.
+    """
     steps = max(1, -(-n_triplets // batch_size))
     rows, ia, ip, neg, inn = triplet_indices(pool.shape[0], pool.shape[1], batch_size, steps, rng)
+    if augment:
+        t_ap = rng.integers(0, 8, size=(steps, batch_size))
+        t_n = rng.integers(0, 8, size=(steps, batch_size))
     for s in range(steps):
-        a = to_float(pool[rows[s], ia[s]])
-        p = to_float(pool[rows[s], ip[s]])
+        a, p = pool[rows[s], ia[s]], pool[rows[s], ip[s]]
+        if augment:
+            a, p = dihedral(a, t_ap[s]), dihedral(p, t_ap[s])
         if with_negatives:
-            yield a, p, to_float(pool[neg[s], inn[s]])
+            n = pool[neg[s], inn[s]]
+            yield to_float(a), to_float(p), to_float(dihedral(n, t_n[s]) if augment else n)
         else:
-            yield a, p
+            yield to_float(a), to_float(p)
 
 
 def triplet_val(pool: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

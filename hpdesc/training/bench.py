@@ -114,9 +114,10 @@ def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timing
         write_json(run.benchmark, out)
         return out
     descriptor = keras.saving.load_model(run.model("descriptor"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     path, psnr = describe_run_split(run, cfg, denoiser, descriptor, ds, split, reporter=reporter)
     timings["describe"] = round(time.perf_counter() - t0, 2)
+    timings["describe_cpu"] = round(time.process_time() - c0, 2)
     out["psnr"] = psnr
     name = f"{cfg.denoiser.name}+{cfg.descriptor.name}"
     t0 = time.perf_counter()

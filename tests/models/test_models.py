@@ -221,3 +221,15 @@ def test_bad_values_are_value_errors():
         _factory("hpdesc.denoisers", "unet16")(input_shape=(20, 20, 1))
     with pytest.raises(ValueError, match="depth"):
         _factory("hpdesc.denoisers", "dncnn")(depth=1)
+
+
+def test_dncnn_untrained_is_identity_with_zero_final_init():
+    # final_init="zeros" (the default): the untrained DnCNN returns its input exactly
+    x = np.random.default_rng(2).random((2, 16, 16, 1), dtype=np.float32)
+    model = _factory("hpdesc.denoisers", "dncnn")(input_shape=(16, 16, 1), depth=4, filters=8)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(model(x)), x)
+    rand = _factory("hpdesc.denoisers", "dncnn")(input_shape=(16, 16, 1), depth=4, filters=8,
+                                                 final_init="orthogonal")
+    assert np.abs(keras.ops.convert_to_numpy(rand(x)) - x).max() > 1e-3
+    with pytest.raises(ValueError, match="final_init"):
+        _factory("hpdesc.denoisers", "dncnn")(final_init="ones")
