@@ -34,6 +34,7 @@ _FLAG_KEYS = {
     "precision": "training.precision",
     "epochs": "epochs",
     "batch_size": "batch_size",
+    "distribute": "training.distribute",
 }
 
 
@@ -73,10 +74,12 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     ``config``: a TOML path, a dict or a RunConfig; ``sets``: ``"KEY=VALUE"`` strings; ``flags``:
     ``denoiser``, ``descriptor`` (``"none"``: train a denoiser alone), ``skip_denoiser``,
     ``denoiser_loss``, ``descriptor_loss``, ``denoiser_optimizer``, ``descriptor_optimizer``,
-    ``data``, ``split``, ``descriptor_input``, ``seed``, ``precision``, ``epochs``, ``batch_size``.
+    ``data``, ``split``, ``descriptor_input``, ``seed``, ``precision``, ``epochs``, ``batch_size``,
+    ``distribute`` (``none``, ``mirrored``, ``multi-worker``: docs/scaling.md).
     ``resume``: a run directory to continue (its config is used; other arguments are refused).
     ``out``: the run directory (default ``runs/<timestamp>-<denoiser>-<descriptor>``).
     """
+    from hpdesc.training import distribute
     from hpdesc.training.pipeline import provenance, run_training
 
     reporter = _reporter(progress)
@@ -86,11 +89,14 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
                              hint="to change settings, start a new run with --config RUN/config.toml")
         run = RunDir(resume).check()
         cfg = C.resolve(run.config)
+        distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
         if run.state().get("finished"):
             reporter.log(f"{run.path} already finished")
         _import_recorded(cfg)
-        return run_training(cfg, run, reporter=reporter, max_epochs_this_session=max_epochs_this_session)
+        return distribute.train_here(cfg, run, run_training, reporter=reporter,
+                                     max_epochs_this_session=max_epochs_this_session)
     cfg = resolve_config(config, sets, **flags)
+    cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
     entries = C.validate_components(cfg)
     if not cfg.data.path:
         reporter.log("using the embedded dataset (built on first use)")
@@ -106,6 +112,9 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     with open_dataset(cfg.data.path) as ds:  # check split names before creating the run
         ds.split(cfg.data.split)
     cfg.provenance = provenance(cfg, entries)
+    if not cluster.is_chief:  # only the chief writes the run directory
+        return distribute.train_here(cfg, None, run_training, reporter=reporter,
+                                     max_epochs_this_session=max_epochs_this_session)
     if out is not None:
         run = RunDir(out)
         if run.config.exists():
@@ -115,7 +124,8 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     else:
         run = new_run_dir(cfg.denoiser.name, cfg.descriptor.name if cfg.trains_descriptor else "none")
     cfg.save(run.config)
-    return run_training(cfg, run, reporter=reporter, max_epochs_this_session=max_epochs_this_session)
+    return distribute.train_here(cfg, run, run_training, reporter=reporter,
+                                 max_epochs_this_session=max_epochs_this_session)
 
 
 # -- runs -------------------------------------------------------------------------------------------

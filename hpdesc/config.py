@@ -58,8 +58,8 @@ class TrainingConfig:
     """Budgets and schedules of the two training stages (an epoch is a fixed number of samples)."""
 
     seed: int = 0
-    denoiser_epochs: int = 6
-    descriptor_epochs: int = 8
+    denoiser_epochs: int = 5
+    descriptor_epochs: int = 12
     denoiser_batch_size: int = 32
     descriptor_batch_size: int = 128
     denoiser_samples_per_epoch: int = 640
@@ -68,12 +68,16 @@ class TrainingConfig:
     descriptor_val_triplets: int = 512
     denoise_pool: int = 3072  # most patch images the trained denoiser cleans for descriptor training
     pool_images_per_row: int = 4  # images of one patch kept in that pool (>= 2)
-    precision: str = "float32"  # or "mixed" (bfloat16 compute on CPU, float16 on GPU)
+    descriptor_augment: bool = False  # same random flip/rot90 for anchor and positive
+    precision: str = "mixed"  # bfloat16 compute on CPU (float16 on GPU), float32 weights; or "float32"
     patience: int = 0  # stop a stage after this many epochs without val improvement; 0 = never
     watchdog: str = "stop"  # what to do on NaN loss / collapsed descriptors: stop, warn, off
     collapse_distance: float = 0.01  # mean pairwise descriptor distance below this = collapse
     stuck_epochs: int = 3  # triplet loss within 0.2% of its margin this many epochs = stuck
     prefetch: int = 4  # batches prepared ahead by a background thread
+    distribute: str = "none"  # data-parallel training: none, mirrored, multi-worker (docs/scaling.md)
+    lr_scaling: str = "none"  # "linear": learning rates x number of replicas
+    collective_timeout: float = 900.0  # seconds a cross-worker step may wait (0 = no limit)
 
 
 @dataclass
@@ -100,11 +104,11 @@ class Component:
 def _default_components() -> dict[str, Component]:
     return {
         "denoiser": Component("dncnn"),
-        "descriptor": Component("hardnet"),
+        "descriptor": Component("hardnet", {"dropout": 0.1}),
         "denoiser_loss": Component("mse"),
         "descriptor_loss": Component("hardnet"),
         "denoiser_optimizer": Component("adam", {"learning_rate": 1e-3}),
-        "descriptor_optimizer": Component("adam", {"learning_rate": 1e-3}),
+        "descriptor_optimizer": Component("adam", {"learning_rate": 2e-3}),
     }
 
 
@@ -382,6 +386,9 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}")
     if t.watchdog not in WATCHDOG_MODES:
         raise ConfigError(f"training.watchdog must be one of {', '.join(WATCHDOG_MODES)}, got {t.watchdog!r}")
+    from hpdesc.training.distribute import check_config as _check_distribute
+
+    _check_distribute(t.distribute, t.lr_scaling)
     for key in ("denoiser_epochs", "descriptor_epochs", "patience", "denoise_pool", "stuck_epochs", "prefetch"):
         if getattr(t, key) < 0:
             raise ConfigError(f"training.{key} must be >= 0, got {getattr(t, key)}")

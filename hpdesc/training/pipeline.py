@@ -21,6 +21,7 @@ from hpdesc.config import COMPONENTS, RunConfig
 from hpdesc.data import batches as B
 from hpdesc.errors import TrainingError, UsageError
 from hpdesc.training import callbacks as cb
+from hpdesc.training import distribute
 from hpdesc.training.loop import EpochBudget, Reporter, SessionLimit, fit_stage
 from hpdesc.training.run import RunDir, set_latest
 
@@ -74,15 +75,20 @@ def _optimizer(cfg: RunConfig, section: str):
     from hpdesc import registry
 
     comp = cfg.component(section)
-    return registry.build("optimizer", comp.name, **comp.params)
+    params = dict(comp.params)
+    if "learning_rate" in params:  # training.lr_scaling (docs/scaling.md)
+        params["learning_rate"] = distribute.active().learning_rate(params["learning_rate"])
+    return registry.build("optimizer", comp.name, **params)
 
 
 def _timed(timings: dict, key: str):
     @contextlib.contextmanager
     def cm():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         yield
         timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - t0, 2)
+        # CPU seconds of all threads: the figure that does not depend on other jobs' load
+        timings[f"{key}_cpu"] = round(timings.get(f"{key}_cpu", 0.0) + time.process_time() - c0, 2)
 
     return cm()
 
@@ -101,6 +107,7 @@ def run_training(cfg: RunConfig, run: RunDir, *, reporter: Reporter | None = Non
     state = run.state()
     timings: dict = dict(state.get("timings", {}))
     t = cfg.training
+    cluster = distribute.setup(t)  # tf.distribute / keras.distribution, once per process
     keras.utils.set_random_seed(t.seed)
     result = RunResult(run.path, cfg, "interrupted", timings=timings)
     set_latest(run)
@@ -117,7 +124,7 @@ def run_training(cfg: RunConfig, run: RunDir, *, reporter: Reporter | None = Non
 
             # -- descriptor stage -------------------------------------------------------------
             if cfg.trains_descriptor:
-                _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timings, result)
+                _descriptor_stage(cfg, run, ds, train_seqs, cluster.for_inference(denoiser), reporter, budget, timings, result)
             run.update_state(timings=timings)
 
             # -- benchmark ------------------------------------------------------------------------
@@ -158,7 +165,9 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
     path = run.model("denoiser")
     if run.state().get("denoiser_done") and path.exists():
         return keras.saving.load_model(path)
-    model = _build("denoiser", cfg, "denoiser")
+    cluster = distribute.active()
+    with cluster.scope():
+        model = _build("denoiser", cfg, "denoiser")
     if not is_trainable(model) or t.denoiser_epochs == 0:
         if is_trainable(model):
             reporter.log("denoiser: 0 epochs, saving the untrained model")
@@ -167,20 +176,22 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
         return model
     with _timed(timings, "denoiser_load"):
         tr_seqs, val_seqs = B.split_sequences(train_seqs, cfg.ratio("denoiser"), t.seed)
-        tr = B.load_patches(ds, tr_seqs)
+        tr = B.load_patches(ds, cluster.shard(tr_seqs))  # each worker reads only its shard
         va = B.load_patches(ds, val_seqs)
         val_x, val_y = B.denoiser_val(va, t.denoiser_val_samples, t.seed)
     loss_fn = registry.build("denoiser_loss", cfg.denoiser_loss.name, **cfg.denoiser_loss.params)
     from hpdesc.training.wrappers import DenoiserTrainer
 
-    trainer = DenoiserTrainer(model, loss_fn)
-    trainer.compile(optimizer=_optimizer(cfg, "denoiser_optimizer"), jit_compile=False)
-    trainer.build((None, 32, 32, 1))
+    with cluster.scope():
+        trainer = DenoiserTrainer(model, loss_fn)
+        trainer.compile(optimizer=_optimizer(cfg, "denoiser_optimizer"), jit_compile=False)
+        trainer.build((None, 32, 32, 1))
     bs = t.denoiser_batch_size
     steps = max(1, -(-t.denoiser_samples_per_epoch // bs))
+    lbs = cluster.local_batch(bs, "denoiser_batch_size")  # = bs on one worker
 
     def make_batches(epoch):
-        return B.denoiser_batches(tr, bs, t.denoiser_samples_per_epoch, B.rng_for(t.seed, "denoiser", epoch))
+        return B.denoiser_batches(tr, lbs, steps * lbs, cluster.rng(t.seed, "denoiser", epoch))
 
     def validate():
         losses, n = 0.0, 0
@@ -197,7 +208,7 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
     wd = cb.Watchdog("denoiser", t.watchdog, hint="lower the learning rate, e.g. "
                      "--set denoiser_optimizer.learning_rate=1e-4", warn=reporter.log)
     with _timed(timings, "denoiser_train"):
-        fit_stage("denoiser", trainer, make_batches, steps, validate, run=run, epochs=t.denoiser_epochs,
+        fit_stage("denoiser", cluster.trainer(trainer), make_batches, steps, validate, run=run, epochs=t.denoiser_epochs,
                   watchdog=wd, loss_name=cfg.denoiser_loss.name, prefetch=t.prefetch, patience=t.patience,
                   reporter=reporter, budget=budget, after_epoch=after_epoch)
     result.warnings.extend(wd.warnings)
@@ -251,7 +262,9 @@ def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timi
     path = run.model("descriptor")
     if run.state().get("descriptor_done") and path.exists():
         return
-    model = _build("descriptor", cfg, "descriptor")
+    cluster = distribute.active()
+    with cluster.scope():
+        model = _build("descriptor", cfg, "descriptor")
     if not is_trainable(model) or t.descriptor_epochs == 0:
         cb.save_keras(model, path)
         run.update_state(descriptor_done=True)
@@ -259,25 +272,28 @@ def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timi
     run.checkpoints.mkdir(parents=True, exist_ok=True)
     with _timed(timings, "descriptor_pool"):
         tr_seqs, val_seqs = B.split_sequences(train_seqs, cfg.ratio("descriptor"), t.seed)
-        pool = _descriptor_pool(cfg, run, ds, tr_seqs, denoiser, t.denoise_pool, "train", reporter)
+        pool = _descriptor_pool(cfg, run, ds, cluster.shard(tr_seqs), denoiser, t.denoise_pool, "train", reporter)
         vpool = _descriptor_pool(cfg, run, ds, val_seqs, denoiser, 2 * t.descriptor_val_triplets, "val", reporter)
         val = B.triplet_val(vpool, t.descriptor_val_triplets, t.seed)
     run.update_state(timings=timings)
     loss_fn = registry.build("descriptor_loss", cfg.descriptor_loss.name, **cfg.descriptor_loss.params)
     with_neg = uses_negatives(loss_fn)
-    trainer = TripletTrainer(model, loss_fn, with_negatives=with_neg)
-    trainer.compile(optimizer=_optimizer(cfg, "descriptor_optimizer"), jit_compile=False)
     n_in = 3 if with_neg else 2
-    trainer.build(tuple((None, 32, 32, 1) for _ in range(n_in)))
+    with cluster.scope():
+        trainer = TripletTrainer(model, loss_fn, with_negatives=with_neg)
+        trainer.compile(optimizer=_optimizer(cfg, "descriptor_optimizer"), jit_compile=False)
+        trainer.build(tuple((None, 32, 32, 1) for _ in range(n_in)))
     bs = t.descriptor_batch_size
     steps = max(1, -(-t.descriptor_triplets_per_epoch // bs))
+    lbs = cluster.local_batch(bs, "descriptor_batch_size")  # = bs on one worker
     if pool.shape[0] < bs:
         reporter.log(f"warning: only {pool.shape[0]} training patches for batches of {bs}; "
                      "in-batch negatives will repeat")
 
     def make_batches(epoch):
-        for b in B.triplet_batches(pool, bs, t.descriptor_triplets_per_epoch,
-                                   B.rng_for(t.seed, "descriptor", epoch), with_negatives=with_neg):
+        for b in B.triplet_batches(pool, lbs, steps * lbs,
+                                   cluster.rng(t.seed, "descriptor", epoch), with_negatives=with_neg,
+                                   augment=t.descriptor_augment):
             yield tuple(b), None
 
     describe = batch_fn(model)
@@ -303,7 +319,7 @@ def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timi
                      hint="lower the learning rate (--set descriptor_optimizer.learning_rate=1e-4), "
                           "raise the batch size, or try --descriptor-loss triplet")
     with _timed(timings, "descriptor_train"):
-        fit_stage("descriptor", trainer, make_batches, steps, validate, run=run, epochs=t.descriptor_epochs,
+        fit_stage("descriptor", cluster.trainer(trainer), make_batches, steps, validate, run=run, epochs=t.descriptor_epochs,
                   watchdog=wd, loss_name=cfg.descriptor_loss.name, prefetch=t.prefetch, patience=t.patience,
                   reporter=reporter, budget=budget, after_epoch=after_epoch)
     result.warnings.extend(wd.warnings)

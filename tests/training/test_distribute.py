@@ -1,0 +1,197 @@
+"""Data-parallel training (tf.distribute): 2 logical CPUs vs 1 device, 2 workers on loopback, a killed worker.
+
+Every distributed run happens in subprocesses with hard timeouts (a strategy must be created
+before TensorFlow runs anything, and a multi-worker run needs one process per worker).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny import TINY, make_tiny_dataset  # noqa: E402
+
+from hpdesc.errors import ConfigError, UsageError  # noqa: E402
+from hpdesc.training import distribute as D  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+                                reason="tf.distribute tests need the TensorFlow backend")
+
+# the same global batch on 1 and on 2 replicas; dropout off (its masks differ per replica) and a
+# per-triplet loss (HardNet's in-batch mining sees only a replica's share of the batch)
+EQUIV = TINY + ["benchmark.enabled=false", "descriptor_loss=triplet", "descriptor.dropout=0.0"]
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HPDESC_NO_PROGRESS="1", CUDA_VISIBLE_DEVICES="",
+           KERAS_BACKEND="tensorflow")
+
+MIRRORED = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    n = int(sys.argv[1])
+    if n > 1:  # logical CPU devices must be declared before TensorFlow initialises
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    import hpdesc
+    r = hpdesc.train(data=sys.argv[2], out=sys.argv[3], sets=json.loads(sys.argv[4]), epochs=2, seed=3,
+                     distribute="mirrored" if n > 1 else "none")
+    print("HISTORY", json.dumps(r.history))
+""")
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny.h5")
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _tf_config(ports, index):
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+def _workers(args, ports, logs_dir: Path, tag: str):
+    procs = []
+    for i in range(len(ports)):
+        log = open(logs_dir / f"{tag}{i}.log", "w")
+        env = dict(ENV, TF_CONFIG=_tf_config(ports, i))
+        procs.append((subprocess.Popen([sys.executable, "-m", "hpdesc", "train", *args], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=logs_dir), log))
+    return procs
+
+
+def _wait(procs, timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    codes = []
+    for p, log in procs:
+        try:
+            codes.append(p.wait(timeout=max(1.0, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            codes.append(p.wait(timeout=30))
+        log.close()
+    return codes
+
+
+def _sets(items):
+    return [a for s in items for a in ("--set", s)]
+
+
+# -- unit checks -------------------------------------------------------------------------------------
+def test_config_and_cluster_arithmetic():
+    from hpdesc import config as C
+
+    assert C.resolve(None, sets=["training.distribute=mirrored"]).training.distribute == "mirrored"
+    with pytest.raises(ConfigError, match="training.distribute must be one of"):
+        C.resolve(None, sets=["training.distribute=horovod"])
+    with pytest.raises(ConfigError, match="lr_scaling"):
+        C.resolve(None, sets=["training.lr_scaling=sqrt"])
+    c = D.Cluster("multi-worker", "tensorflow", num_workers=2, worker_index=1, num_replicas=4, local_replicas=2,
+                  lr_scaling="linear")
+    assert c.local_batch(32) == 16 and not c.is_chief
+    with pytest.raises(ConfigError, match="not divisible by the 4 replicas"):
+        c.local_batch(30)
+    assert c.shard(["d", "a", "c", "b", "e"]) == ["b", "d"]
+    assert c.learning_rate(1e-3) == pytest.approx(4e-3)
+    with pytest.raises(UsageError, match="cannot be shared"):
+        c.shard(["a"])
+    one = D.Cluster()
+    assert one.shard(["b", "a"]) == ["b", "a"] and one.local_batch(30) == 30 and one.learning_rate(0.1) == 0.1
+
+
+def test_tf_config_identity():
+    workers = {"cluster": {"worker": ["h1:1", "h2:1", "h3:1"]}, "task": {"type": "worker", "index": 2}}
+    assert D.tf_config_identity(json.dumps(workers)) == (2, 3)
+    chief = {"cluster": {"chief": ["c:1"], "worker": ["h1:1"]}, "task": {"type": "worker", "index": 0}}
+    assert D.tf_config_identity(json.dumps(chief)) == (1, 2)
+    chief["task"] = {"type": "chief", "index": 0}
+    assert D.tf_config_identity(json.dumps(chief)) == (0, 2)
+    assert D.tf_config_identity("") == (0, 1)
+    with pytest.raises(UsageError, match="TF_CONFIG"):
+        D.tf_config_identity("{not json")
+
+
+# -- MirroredStrategy over 2 logical CPU devices == one device ---------------------------------------------
+def test_mirrored_two_logical_cpus_matches_one_device(tiny_data, tmp_path):
+    hist = {}
+    for n in (1, 2):
+        res = subprocess.run([sys.executable, "-c", MIRRORED, str(n), str(tiny_data), str(tmp_path / f"r{n}"),
+                              json.dumps(EQUIV)], env=ENV, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        line = next(x for x in res.stdout.splitlines() if x.startswith("HISTORY "))
+        hist[n] = json.loads(line[len("HISTORY "):])
+    for stage in ("denoiser", "descriptor"):
+        for a, b in zip(hist[1][stage], hist[2][stage], strict=True):
+            for key in ("loss", "val_loss"):
+                assert b[key] == pytest.approx(a[key], rel=2e-3), (stage, key, a, b)
+    assert (tmp_path / "r2" / "descriptor.keras").is_file()
+
+
+# -- two worker processes on 127.0.0.1 ---------------------------------------------------------------------
+def test_two_workers_on_loopback_train_and_only_the_chief_writes(tiny_data, tmp_path):
+    out = tmp_path / "runs" / "mw"
+    procs = _workers(["--data", str(tiny_data), *_sets(TINY), "--epochs", "2", "--seed", "3",
+                      "--distribute", "multi-worker", "--out", str(out)], _free_ports(2), tmp_path, "w")
+    codes = _wait(procs, 300)
+    logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)
+    for name in ("config.toml", "denoiser.keras", "descriptor.keras", "history_denoiser.csv",
+                 "history_descriptor.csv", "curves_denoiser.png", "benchmark.json", "state.json",
+                 "descriptors_test.h5", "checkpoints/descriptor_last.npz"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "state.json").read_text())["finished"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["latest", "mw"]  # nothing from worker 1
+    scratch = [ln.split("run directory:", 1)[1].strip() for ln in logs[1].splitlines() if "run directory:" in ln]
+    assert scratch and not Path(scratch[-1]).exists()  # worker 1's scratch copy is gone
+    assert "denoiser epoch 2/2" in logs[0] and "denoiser epoch 2/2" in logs[1]
+
+
+def test_killed_worker_fails_the_other_clearly_then_resumes(tiny_data, tmp_path):
+    out = tmp_path / "mw"
+    long = _sets(TINY + ["training.denoiser_epochs=40", "training.descriptor_epochs=1", "benchmark.enabled=false",
+                         "training.denoiser_samples_per_epoch=256"])
+    procs = _workers(["--data", str(tiny_data), *long, "--seed", "3", "--distribute", "multi-worker",
+                      "--out", str(out)], _free_ports(2), tmp_path, "k")
+    deadline = time.monotonic() + 240
+    while "denoiser epoch 2/40" not in (tmp_path / "k1.log").read_text() and time.monotonic() < deadline:
+        if any(p.poll() is not None for p, _ in procs):
+            break
+        time.sleep(0.2)
+    assert procs[1][0].poll() is None, (tmp_path / "k1.log").read_text()[-3000:]
+    procs[1][0].kill()
+    t0 = time.monotonic()
+    codes = _wait(procs[:1], 180)
+    _wait(procs[1:], 30)
+    log = (tmp_path / "k0.log").read_text()
+    assert codes[0] == 1, log[-3000:]
+    assert time.monotonic() - t0 < 150
+    assert "stopped responding or failed" in log and "--resume" in log, log[-3000:]
+    assert "Traceback" not in log
+    assert (out / "checkpoints" / "denoiser_last.npz").exists() and not (out / "denoiser.keras").exists()
+
+    # restart both workers: they continue from the chief's last checkpoint and finish
+    procs = _workers(["--resume", str(out)], _free_ports(2), tmp_path, "r")
+    codes = _wait(procs, 300)
+    logs = [(tmp_path / f"r{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)
+    assert "resumed after epoch" in logs[0] and "resumed after epoch" in logs[1]
+    assert json.loads((out / "state.json").read_text())["finished"]
