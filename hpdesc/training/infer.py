@@ -13,21 +13,25 @@ def batch_fn(model, pad_to: int | None = 256) -> Callable[[np.ndarray], np.ndarr
     """A numpy -> numpy function for ``model`` (its numpy ``compute`` for sift-like models).
 
     Short batches are zero-padded to ``pad_to`` rows so the compiled predict function sees one
-    shape (no retracing for the last batch of every sequence).
+    shape (no retracing for the last batch of every sequence). On JAX (one device) the model runs
+    as one jitted ``stateless_call`` (:func:`hpdesc.training.fast.predict_fn`); elsewhere through
+    ``predict_on_batch`` (on TensorFlow as fast as a ``tf.function`` call, docs/performance.md).
     """
     from keras import ops
 
     from hpdesc.models import numpy_compute
+    from hpdesc.training.fast import predict_fn
 
     compute = numpy_compute(model)
     if compute is not None:
         return lambda x: np.asarray(compute(x), dtype=np.float32)
+    predict = predict_fn(model) or model.predict_on_batch
 
     def run(x):
         n = len(x)
         if pad_to and n < pad_to:
             x = np.concatenate([x, np.zeros((pad_to - n,) + x.shape[1:], x.dtype)])
-        out = model.predict_on_batch(x)
+        out = predict(x)
         return np.asarray(ops.convert_to_numpy(out), dtype=np.float32)[:n]
 
     return run
@@ -112,16 +116,30 @@ class PsnrMeter:
         return out
 
 
+CHUNK_ROWS = 2048  # patch rows (x 16 images, 16 KiB each) read from HDF5 at a time when describing
+
+
 def describe_sequences(pipe: Pipeline, ds, sequences: Sequence[str], kind: str = "noisy",
-                       psnr_meter: PsnrMeter | None = None, progress=None):
-    """Yield ``(sequence, (N, 16, D))`` for each sequence (denoising ``kind`` patches first)."""
+                       psnr_meter: PsnrMeter | None = None, progress=None, chunk_rows: int = CHUNK_ROWS):
+    """Yield ``(sequence, (N, 16, D))`` for each sequence (denoising ``kind`` patches first).
+
+    Patches are streamed from HDF5 ``chunk_rows`` rows at a time, so memory holds one chunk of
+    patches plus one sequence's descriptors, whatever the size of the dataset (docs/scaling.md).
+    """
     total = len(sequences)
+    chunk_rows = max(1, int(chunk_rows))
     for i, s in enumerate(sequences):
-        patches = ds.patches(s, kind=kind)
-        den = pipe.denoise(patches) if kind == "noisy" else patches
-        if psnr_meter is not None and kind == "noisy" and pipe.denoiser is not None:
-            psnr_meter.add(ds.patches(s, kind="clean"), patches, den)
-        desc = pipe.describe(den, denoise=False)
+        r = ds.rows(s)
+        parts = []
+        for lo in range(r.start, r.stop, chunk_rows):
+            hi = min(r.stop, lo + chunk_rows)
+            patches = ds.array(kind)[lo:hi]
+            den = pipe.denoise(patches) if kind == "noisy" else patches
+            if psnr_meter is not None and kind == "noisy" and pipe.denoiser is not None:
+                psnr_meter.add(ds.array("clean")[lo:hi], patches, den)
+            parts.append(pipe.describe(den, denoise=False))
+        desc = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else
+                                                  np.zeros((0, N_IMAGES, pipe.dim), np.float32))
         if progress:
             progress(i + 1, total)
         yield s, desc

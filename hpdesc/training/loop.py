@@ -11,6 +11,7 @@ import numpy as np
 
 from hpdesc.data.batches import Prefetch
 from hpdesc.training import callbacks as cb
+from hpdesc.training import fast
 from hpdesc.training.run import RunDir
 
 
@@ -43,6 +44,47 @@ class EpochBudget:
             self.left -= 1
 
 
+LOSS_READBACK = 32  # training steps between host read-backs of device losses (one sync per chunk)
+
+
+def train_epoch(trainer, batches: Iterator, *, epoch: int, watchdog: cb.Watchdog, prefetch: int = 4,
+                reporter: Reporter | None = None, readback: int = LOSS_READBACK) -> list[float]:
+    """One epoch of ``trainer.train_on_batch`` over ``batches``; returns the per-step losses.
+
+    A loss that is still on the device (the JAX fast path) is read back ``readback`` steps at a
+    time, not every step, so the host never waits for the device mid-chunk; the watchdog then sees
+    each step's loss (with its step number) at the end of its chunk, and a NaN still stops the run.
+    Losses that are already host numbers (Keras' ``train_on_batch``) are checked at once. Batches
+    go to the device in the prefetch thread where the trainer can (``trainer.prepare``), and the
+    trainer's device state is written back to the Keras variables at the end (``trainer.sync``).
+    """
+    reporter = reporter or Reporter()
+    prepare = getattr(trainer, "prepare", None)
+    if prepare is not None:
+        batches = map(prepare, batches)
+    losses: list[float] = []
+    pending: list = []
+
+    def flush():
+        for value in fast.to_host(pending):
+            watchdog.check_loss(value, epoch + 1, len(losses) + 1)
+            losses.append(value)
+        reporter.advance(len(pending), loss=losses[-1])
+        pending.clear()
+
+    for x, y in Prefetch(batches, prefetch):
+        loss = trainer.train_on_batch(x, y, return_dict=True)["loss"]
+        pending.append(loss)
+        if len(pending) >= readback or not fast.is_device_value(loss):
+            flush()
+    if pending:
+        flush()
+    sync = getattr(trainer, "sync", None)
+    if sync is not None:
+        sync()
+    return losses
+
+
 def fit_stage(stage: str, trainer, make_batches: Callable[[int], Iterator], steps: int,
               validate: Callable[[], dict], *, run: RunDir, epochs: int, watchdog: cb.Watchdog,
               loss_name: str, prefetch: int = 4, patience: int = 0, reporter: Reporter | None = None,
@@ -55,6 +97,7 @@ def fit_stage(stage: str, trainer, make_batches: Callable[[int], Iterator], step
     """
     reporter = reporter or Reporter()
     budget = budget or EpochBudget()
+    trainer = fast.adapt(trainer)  # the jitted JAX step where it applies (docs/performance.md)
     ckpt = run.checkpoint(stage)
     start = 0
     rows: list[dict] = []
@@ -81,13 +124,8 @@ def fit_stage(stage: str, trainer, make_batches: Callable[[int], Iterator], step
             budget.take()
             t0 = time.perf_counter()
             reporter.start(f"{stage} epoch {epoch + 1}/{epochs}", steps)
-            losses = []
-            for step, (x, y) in enumerate(Prefetch(make_batches(epoch), prefetch)):
-                logs = trainer.train_on_batch(x, y, return_dict=True)
-                loss = float(logs["loss"])
-                watchdog.check_loss(loss, epoch + 1, step + 1)
-                losses.append(loss)
-                reporter.advance(1, loss=loss)
+            losses = train_epoch(trainer, make_batches(epoch), epoch=epoch, watchdog=watchdog,
+                                 prefetch=prefetch, reporter=reporter)
             reporter.done()
             if after_epoch is not None:
                 after_epoch(epoch)

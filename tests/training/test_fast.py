@@ -1,0 +1,176 @@
+"""The JAX fast path (hpdesc.training.fast), checked against Keras' own train_on_batch / predict.
+
+Everything runs in one JAX subprocess (this interpreter when it has jax, else /tmp/venv-jax or
+``HPDESC_JAX_PYTHON``); skipped when no jax is available.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import site
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import hpdesc
+
+SCRIPT = textwrap.dedent(
+    """
+    import math
+    import keras
+    import numpy as np
+    import jax
+
+    assert keras.backend.backend() == "jax"
+    from hpdesc import registry
+    from hpdesc.errors import TrainingError
+    from hpdesc.training import callbacks as cb
+    from hpdesc.training import fast
+    from hpdesc.training.infer import batch_fn
+    from hpdesc.training.loop import train_epoch
+    from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
+
+    rng = np.random.default_rng(0)
+    B = 8
+
+    def triplet_trainer():
+        net = registry.build("descriptor", "hardnet", input_shape=(32, 32, 1), filters=4, dim=16, dropout=0.2)
+        tr = TripletTrainer(net, registry.build("descriptor_loss", "hardnet"), with_negatives=False)
+        tr.compile(optimizer=registry.build("optimizer", "adam", learning_rate=1e-2), jit_compile=False)
+        tr.build(((None, 32, 32, 1), (None, 32, 32, 1)))
+        return tr
+
+    def denoiser_trainer():
+        net = registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3, filters=8,
+                             final_init="orthogonal")
+        tr = DenoiserTrainer(net, registry.build("denoiser_loss", "mse"))
+        tr.compile(optimizer=registry.build("optimizer", "adam", learning_rate=1e-2), jit_compile=False)
+        tr.build((None, 32, 32, 1))
+        return tr
+
+    def triplet_batch():
+        a = rng.random((B, 32, 32, 1), dtype=np.float32)
+        return (a, np.clip(a + 0.05 * rng.normal(size=a.shape), 0, 1).astype(np.float32)), None
+
+    def denoiser_batch():
+        c = rng.random((B, 32, 32, 1), dtype=np.float32)
+        return (c + 0.1 * rng.normal(size=c.shape)).astype(np.float32), c
+
+    def clone_state(src, dst):
+        dst.set_weights(src.get_weights())
+        for a, b in zip(src.non_trainable_variables, dst.non_trainable_variables):  # + dropout seeds
+            b.assign(a.value)
+        dst.optimizer.build(dst.trainable_variables)
+        for a, b in zip(src.optimizer.variables, dst.optimizer.variables):
+            b.assign(a.value)
+
+    for make, batch in ((triplet_trainer, triplet_batch), (denoiser_trainer, denoiser_batch)):
+        keras.utils.set_random_seed(1)
+        ref, mine = make(), make()
+        ref.optimizer.build(ref.trainable_variables)
+        clone_state(ref, mine)
+        fast_tr = fast.adapt(mine)
+        assert isinstance(fast_tr, fast.JaxTrainer), type(fast_tr)
+        batches = [batch() for _ in range(5)]
+        want = [float(ref.train_on_batch(x, y, return_dict=True)["loss"]) for x, y in batches]
+        got = fast.to_host([fast_tr.train_on_batch(x, y, return_dict=True)["loss"] for x, y in batches])
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-4)
+        fast_tr.sync()
+        for a, b in zip(ref.get_weights(), mine.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)
+        assert int(mine.optimizer.iterations.value) == 5
+
+        # checkpoint / resume through the adapter: save after 5 steps, restore into a fresh trainer
+        keras.utils.set_random_seed(2)
+        path = "ckpt_%s.npz" % make.__name__
+        cb.save_checkpoint(path, fast_tr, 5)
+        resumed = fast.adapt(make())
+        assert cb.load_checkpoint(path, resumed) == 5
+        # dropout seed states are not part of a checkpoint (get_weights); align them for the check
+        for a, b in zip(fast_tr.non_trainable_variables, resumed.non_trainable_variables):
+            b.assign(a.value)
+        more = [batch() for _ in range(3)]
+        a = fast.to_host([fast_tr.train_on_batch(x, y, return_dict=True)["loss"] for x, y in more])
+        b = fast.to_host([resumed.train_on_batch(x, y, return_dict=True)["loss"] for x, y in more])
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        for u, v in zip(fast_tr.get_weights(), resumed.get_weights()):
+            np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+        # jitted inference equals predict_on_batch, and follows later training
+        net = mine.net
+        x = rng.random((20, 32, 32, 1), dtype=np.float32)
+        f = batch_fn(net, pad_to=32)
+        np.testing.assert_allclose(f(x), np.asarray(net.predict_on_batch(x)), rtol=1e-4, atol=1e-5)
+        fast_tr.train_on_batch(*batch())
+        fast_tr.sync()
+        np.testing.assert_allclose(f(x), np.asarray(net.predict_on_batch(x)), rtol=1e-4, atol=1e-5)
+
+    # the epoch loop: deferred read-back, exact step number of a NaN, state synced at the end
+    tr = fast.adapt(denoiser_trainer())
+    wd = cb.Watchdog("denoiser")
+    losses = train_epoch(tr, iter([denoiser_batch() for _ in range(7)]), epoch=0, watchdog=wd, readback=3)
+    assert len(losses) == 7 and all(math.isfinite(v) for v in losses), losses
+    assert tr._state is None and int(tr._trainer.optimizer.iterations.value) == 7
+
+    class Nan:
+        def __init__(self):
+            self.n = 0
+        def train_on_batch(self, x, y, return_dict=True):
+            self.n += 1
+            return {"loss": jax.numpy.asarray(float("nan") if self.n == 5 else 1.0)}
+    try:
+        train_epoch(Nan(), iter([denoiser_batch() for _ in range(8)]), epoch=2, watchdog=wd, readback=4)
+    except TrainingError as exc:
+        assert "epoch 3, step 5" in str(exc), str(exc)
+    else:
+        raise AssertionError("NaN not caught")
+
+    # switched off: Keras' train_on_batch
+    import os
+    os.environ["HPDESC_FAST_PATH"] = "off"
+    assert fast.adapt(tr._trainer) is tr._trainer and fast.predict_fn(tr._trainer.net) is None
+    print("FAST-OK")
+    """
+)
+
+
+def _jax_python():
+    override = os.environ.get("HPDESC_JAX_PYTHON")
+    if override:
+        return override
+    if importlib.util.find_spec("jax") is not None:
+        return sys.executable
+    alt = Path("/tmp/venv-jax/bin/python")
+    if alt.exists() and subprocess.run([str(alt), "-c", "import jax"], capture_output=True).returncode == 0:
+        return str(alt)
+    return None
+
+
+@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
+def test_fast_path_matches_keras(tmp_path):
+    # the jax environment may lack hpdesc's other dependencies: fall back to this one's packages
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n" + "".join(f"sys.path.append({p!r})\n" for p in site.getsitepackages()))
+    env = dict(os.environ, KERAS_BACKEND="jax", HPDESC_FAST_PATH="auto", JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]))
+    res = subprocess.run([_jax_python(), "-c", SCRIPT], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
+    assert "FAST-OK" in res.stdout
+
+
+def test_fast_path_is_off_on_other_backends():
+    import keras
+
+    from hpdesc.training import fast
+
+    if keras.backend.backend() == "jax":
+        pytest.skip("this interpreter runs the JAX backend")
+    assert not fast.enabled()
+    assert fast.adapt("trainer") == "trainer"
+    assert fast.predict_fn(object()) is None
+    assert fast.to_host([1, 2.5]) == [1.0, 2.5]
