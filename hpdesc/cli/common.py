@@ -75,7 +75,8 @@ def progress(transient: bool = False) -> Progress:
         TimeRemainingColumn(),
         console=err_console,
         transient=transient,
-        disable=not err_console.is_terminal and bool(os.environ.get("HPDESC_NO_PROGRESS")),
+        # bars only make sense on a terminal; in logs and pipes each one leaves blank lines behind
+        disable=not err_console.is_terminal or bool(os.environ.get("HPDESC_NO_PROGRESS")),
     )
 
 
