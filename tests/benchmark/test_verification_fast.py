@@ -111,3 +111,19 @@ def test_descriptor_load_subsets_and_columns(tmp_path, monkeypatch, slab_rows):
             assert starts == {s: int(sum(arrays[x].shape[0] for x in order[:k])) for k, s in enumerate(order)}
         empty, st = desc.load([])
         assert empty.shape == (0, 16, 6) and st == {}
+
+
+@pytest.mark.parametrize("distance", ["L2", "L1"])
+def test_threaded_pair_distances_are_bit_identical(distance):
+    from hpdesc.benchmark.evaluate import _distances_into, _distances_parallel
+
+    rng = np.random.default_rng(5)
+    flat = rng.normal(size=(300, 16)).astype(np.float32)
+    a = rng.integers(0, 300, 1000)
+    bs = [rng.integers(0, 300, 1000), rng.integers(0, 300, 1000)]
+    want = [np.empty(1000), np.empty(1000)]
+    got = [np.empty(1000), np.empty(1000)]
+    _distances_into(flat, a, bs, want, distance, block=64)
+    _distances_parallel(flat, a, bs, got, distance, block=64, workers=3)  # uneven thread slices
+    for w, g in zip(want, got):
+        np.testing.assert_array_equal(w, g)
