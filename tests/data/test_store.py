@@ -94,7 +94,7 @@ def test_existing_file_survives_a_failed_rewrite(small):
     path, data = small
     before = path.read_bytes()
     with pytest.raises(RuntimeError):
-        with DatasetWriter(path, ["i_a"], [3], {}) as w:
+        with DatasetWriter(path, ["i_a"], [3], {}):
             raise RuntimeError("interrupted")
     assert path.read_bytes() == before
 

@@ -133,7 +133,7 @@ def test_cli_rejects_bad_file_before_running(tmp_path):
     p = write(tmp_path, f"out = \"{out}\"\n[base.training]\ndenoiser_epochs = 1.5\n")
     res = CliRunner().invoke(app, ["sweep", str(p)])
     assert res.exit_code == 2, res.output
-    assert f"sweep.toml:3:" in res.output and "training.denoiser_epochs" in res.output
+    assert "sweep.toml:3:" in res.output and "training.denoiser_epochs" in res.output
     assert "Traceback" not in res.output
     assert not out.exists()  # nothing was run, not even the sweep directory created
 

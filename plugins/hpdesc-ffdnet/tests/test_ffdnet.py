@@ -10,7 +10,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from keras import ops  # noqa: E402
 
 from hpdesc_ffdnet.ffdnet import (  # noqa: E402
     NoiseLevelMap,
