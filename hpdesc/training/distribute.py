@@ -126,6 +126,24 @@ class Cluster:
             model.predict_function = None
         return model
 
+    @contextlib.contextmanager
+    def alone(self):
+        """Work this process does by itself (the chief's benchmark): no distribution, no collectives.
+
+        On JAX with several processes, models built or loaded under ``DataParallel`` live on the
+        global mesh, and running them would wait for the other processes forever.
+        """
+        if self.backend != "jax" or self.num_workers == 1 or self.strategy is None:
+            yield
+            return
+        import keras
+
+        keras.distribution.set_distribution(None)
+        try:
+            yield
+        finally:
+            keras.distribution.set_distribution(self.strategy)
+
     # -- the run directory -------------------------------------------------------------------------
     def worker_run(self, chief_run):
         """The chief's run directory, or for another worker a private scratch copy of its resume state.

@@ -129,7 +129,7 @@ def run_training(cfg: RunConfig, run: RunDir, *, reporter: Reporter | None = Non
 
             # -- benchmark ------------------------------------------------------------------------
             if cfg.benchmark.enabled and not run.state().get("benchmark_done"):
-                with _timed(timings, "benchmark"):
+                with _timed(timings, "benchmark"), cluster.alone():
                     from hpdesc.training.bench import benchmark_run
 
                     result.benchmark = benchmark_run(cfg, run, ds, reporter, timings)

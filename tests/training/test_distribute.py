@@ -1,4 +1,5 @@
-"""Data-parallel training (tf.distribute): 2 logical CPUs vs 1 device, 2 workers on loopback, a killed worker.
+"""Data-parallel training (tf.distribute): 2 logical CPUs vs 1 device, 2 workers on loopback, a killed worker;
+and two JAX processes (keras.distribution) on loopback.
 
 Every distributed run happens in subprocesses with hard timeouts (a strategy must be created
 before TensorFlow runs anything, and a multi-worker run needs one process per worker).
@@ -6,8 +7,10 @@ before TensorFlow runs anything, and a multi-worker run needs one process per wo
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import site
 import socket
 import subprocess
 import sys
@@ -195,3 +198,47 @@ def test_killed_worker_fails_the_other_clearly_then_resumes(tiny_data, tmp_path)
     assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)
     assert "resumed after epoch" in logs[0] and "resumed after epoch" in logs[1]
     assert json.loads((out / "state.json").read_text())["finished"]
+
+
+# -- two JAX processes on 127.0.0.1 (keras.distribution.initialize + DataParallel) ------------------------
+def _jax_python():
+    if importlib.util.find_spec("jax") is not None:
+        return sys.executable
+    alt = Path("/tmp/venv-jax/bin/python")  # a side environment with jax (not in the main venv)
+    if alt.exists() and subprocess.run([str(alt), "-c", "import jax"], capture_output=True,
+                                       env=dict(os.environ, KERAS_BACKEND="jax")).returncode == 0:
+        return str(alt)
+    return None
+
+
+@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
+def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
+    import hpdesc
+
+    # the jax environment may lack hpdesc's other dependencies: fall back to this one's packages
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n" + "".join(f"sys.path.append({p!r})\n" for p in site.getsitepackages()))
+    port = _free_ports(1)[0]
+    out = tmp_path / "runs" / "jx"
+    args = ["--data", str(tiny_data), *_sets(TINY), "--epochs", "2", "--seed", "3", "--distribute", "multi-worker",
+            "--out", str(out)]
+    procs = []
+    for i in range(2):
+        log = open(tmp_path / f"j{i}.log", "w")
+        env = dict(ENV, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+                   PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]),
+                   KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port},127.0.0.1:{port}",
+                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(i))
+        procs.append((subprocess.Popen([_jax_python(), "-m", "hpdesc", "train", *args], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=tmp_path), log))
+    codes = _wait(procs, 300)
+    logs = [(tmp_path / f"j{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)
+    for name in ("denoiser.keras", "descriptor.keras", "history_descriptor.csv", "benchmark.json", "state.json"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "state.json").read_text())["finished"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["jx", "latest"]  # nothing from process 1
+    assert "descriptor epoch 2/2" in logs[0] and "descriptor epoch 2/2" in logs[1]
+    assert "HPatches benchmark" in logs[0] and "HPatches benchmark" not in logs[1]  # the chief benchmarks alone
+    scratch = [ln.split("run directory:", 1)[1].strip() for ln in logs[1].splitlines() if "run directory:" in ln]
+    assert scratch and not Path(scratch[-1]).exists()
