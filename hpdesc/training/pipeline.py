@@ -207,13 +207,8 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
 
     wd = cb.Watchdog("denoiser", t.watchdog, hint="lower the learning rate, e.g. "
                      "--set denoiser_optimizer.learning_rate=1e-4", warn=reporter.log)
-    with _timed(timings, "denoiser_train"):
-        fit_stage("denoiser", cluster.trainer(trainer), make_batches, steps, validate, run=run, epochs=t.denoiser_epochs,
-                  watchdog=wd, loss_name=cfg.denoiser_loss.name, prefetch=t.prefetch, patience=t.patience,
-                  reporter=reporter, budget=budget, after_epoch=after_epoch)
-    result.warnings.extend(wd.warnings)
-    cb.save_keras(model, path)
-    run.update_state(denoiser_done=True, timings=timings)
+    _train_and_save("denoiser", cfg, run, model, path, trainer, make_batches, steps, validate, wd,
+                    after_epoch, reporter, budget, timings, result)
     return model
 
 
@@ -318,13 +313,22 @@ def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timi
                      stuck_epochs=t.stuck_epochs, margin=_margin(cfg), warn=reporter.log,
                      hint="lower the learning rate (--set descriptor_optimizer.learning_rate=1e-4), "
                           "raise the batch size, or try --descriptor-loss triplet")
-    with _timed(timings, "descriptor_train"):
-        fit_stage("descriptor", cluster.trainer(trainer), make_batches, steps, validate, run=run, epochs=t.descriptor_epochs,
-                  watchdog=wd, loss_name=cfg.descriptor_loss.name, prefetch=t.prefetch, patience=t.patience,
+    _train_and_save("descriptor", cfg, run, model, path, trainer, make_batches, steps, validate, wd,
+                    after_epoch, reporter, budget, timings, result)
+
+
+def _train_and_save(stage, cfg, run, model, path, trainer, make_batches, steps, validate, wd, after_epoch,
+                    reporter, budget, timings, result) -> None:
+    """The common tail of both stages: fit (timed), collect warnings, save the model, mark done."""
+    t = cfg.training
+    with _timed(timings, f"{stage}_train"):
+        fit_stage(stage, distribute.active().trainer(trainer), make_batches, steps, validate, run=run,
+                  epochs=getattr(t, f"{stage}_epochs"), watchdog=wd,
+                  loss_name=getattr(cfg, f"{stage}_loss").name, prefetch=t.prefetch, patience=t.patience,
                   reporter=reporter, budget=budget, after_epoch=after_epoch)
     result.warnings.extend(wd.warnings)
     cb.save_keras(model, path)
-    run.update_state(descriptor_done=True, timings=timings)
+    run.update_state(**{f"{stage}_done": True}, timings=timings)
 
 
 def write_json(path, obj: Any) -> None:
