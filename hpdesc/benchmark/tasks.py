@@ -94,8 +94,14 @@ def generate_verification(counts: np.ndarray, n_pairs: int, seed: int = SEED) ->
     n = int(n_pairs)
     s = rs.choice(len(counts), n)
     perm = rs.permutation
-    idx = np.array([perm(k)[:2] for k in counts[s]], dtype=np.int64).reshape(n, 2)
-    typ = np.array([perm(5)[:2] for _ in range(n)], dtype=np.int64).reshape(n, 2)
+    # filled in place: a list of ``perm(k)[:2]`` views would keep every k-long permutation alive
+    # (GiBs for a million pairs)
+    idx = np.empty((n, 2), dtype=np.int64)
+    for r, k in enumerate(counts[s]):
+        idx[r] = perm(k)[:2]
+    typ = np.empty((n, 2), dtype=np.int64)
+    for r in range(n):
+        typ[r] = perm(5)[:2]
     s2 = rs.choice(len(counts), n)
     j = rs.randint(0, counts[s2]).astype(np.int64) if n else np.zeros(0, np.int64)
     return {"s": s.astype(np.int64), "i1": idx[:, 0], "i2": idx[:, 1], "ta": typ[:, 0], "tb": typ[:, 1],

@@ -29,6 +29,21 @@ def test_verification_draw_order_replay():
     assert all(np.array_equal(again[k], rows[k]) for k in rows)
 
 
+def test_verification_generation_memory_does_not_grow_with_sequence_length():
+    """Regression: keeping ``perm(k)[:2]`` views held every k-long permutation (~4 GiB at 1M pairs)."""
+    import tracemalloc
+
+    counts = np.array([4000, 4000])
+    tracemalloc.start()
+    try:
+        generate_verification(counts, 3000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the draws themselves are ~7 int64 x 3000 = 170 KB; the old code held 3000 x 32 KB = 96 MB
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
 def test_retrieval_generation_filters_dedupes_and_separates():
     counts = np.array([20, 20])
     keep = lambda s, i: i >= 3  # noqa: E731  (patches 0..2 are "flat")
