@@ -31,14 +31,15 @@ def hwm_mib():  # VmHWM: this process's own peak (ru_maxrss can carry the parent
             return round(int(line.split()[1]) / 1024, 1)
 
 what, data, out, dim, filters = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+memory = int(float(sys.argv[6]) * 2**20) if sys.argv[6] != "default" else None
 t0 = time.perf_counter()
 if what == "describe":
     hpdesc.describe(data=data, out=out, descriptor="hardnet", split="default",
                     params={"descriptor": {"dim": dim, "filters": filters}})
     extra = {}
 else:
-    from hpdesc import api
-    res = api.benchmark(out, data=data, split="default")
+    from hpdesc.benchmark.evaluate import evaluate
+    res = evaluate(out, data, split="default", cache=False, memory=memory)
     extra = {"headline": res.headline}
 print("RESULT " + json.dumps({"seconds": round(time.perf_counter() - t0, 1),
                               "peak_rss_mib": hwm_mib(),
@@ -65,9 +66,9 @@ def make_dataset(path: Path, images: int, seq_rows: int, seed: int = 0) -> Path:
     return path
 
 
-def run_child(what: str, data: Path, out: Path, dim: int, filters: int, timeout: int) -> dict:
+def run_child(what: str, data: Path, out: Path, dim: int, filters: int, timeout: int, memory: str = "default") -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", HPDESC_NO_PROGRESS="1")
-    res = subprocess.run([sys.executable, "-c", CHILD, what, str(data), str(out), str(dim), str(filters)],
+    res = subprocess.run([sys.executable, "-c", CHILD, what, str(data), str(out), str(dim), str(filters), memory],
                          capture_output=True, text=True, env=env, timeout=timeout)
     if res.returncode != 0:
         raise SystemExit(f"{what} failed:\n{res.stdout[-2000:]}\n{res.stderr[-4000:]}")
@@ -83,6 +84,9 @@ def main() -> None:
     ap.add_argument("--filters", type=int, default=4, help="hardnet width (small: this measures memory, not speed)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/hpdesc-mem"))
     ap.add_argument("--timeout", type=int, default=3600)
+    ap.add_argument("--bench-memory", action="append", default=None, metavar="MiB",
+                    help="benchmark's descriptor memory budget (repeatable: one benchmark per value; "
+                         "'default' = hpdesc's default)")
     a = ap.parse_args()
     a.workdir.mkdir(parents=True, exist_ok=True)
     data = a.workdir / f"patches_{a.images}.h5"
@@ -91,10 +95,15 @@ def main() -> None:
         make_dataset(data, a.images, a.seq_rows)
         print(f"wrote {data} ({data.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f}s", flush=True)
     out = a.workdir / f"desc_{a.images}.h5"
-    d = run_child("describe", data, out, a.dim, a.filters, a.timeout)
+    if out.exists():
+        d = {"skipped": f"{out} exists"}
+    else:
+        d = run_child("describe", data, out, a.dim, a.filters, a.timeout)
     print(f"describe: {d}", flush=True)
-    b = run_child("benchmark", data, out, a.dim, a.filters, a.timeout)
-    print(f"benchmark: {b}", flush=True)
+    b = {}
+    for mem in a.bench_memory or ["default"]:
+        b[mem] = run_child("benchmark", data, out, a.dim, a.filters, a.timeout, mem)
+        print(f"benchmark (memory {mem}): {b[mem]}", flush=True)
     with __import__("h5py").File(data) as f:
         raw = f["noisy"].shape[0] * 16 * 32 * 32
     test_desc = out.stat().st_size

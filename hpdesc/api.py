@@ -308,8 +308,11 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
 
 
 def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None, tasks=None,
-              protocol: str = "python", progress=None):
-    """Benchmark a descriptor file, or a run (described first), on a split's test sequences."""
+              protocol: str = "python", progress=None, memory: int | None = None):
+    """Benchmark a descriptor file, or a run (described first), on a split's test sequences.
+
+    ``memory``: bytes of descriptors the evaluation holds at once (see :func:`hpdesc.evaluate`).
+    """
     from hpdesc.benchmark.evaluate import TASK_NAMES, evaluate
 
     if descriptors is None:
@@ -319,7 +322,7 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
         data = data or lr_cfg.data.path
         descriptors = describe_run(run, data, split, progress=progress)
         split = split or lr_cfg.data.split
-    return evaluate(descriptors, data, tasks=tasks or TASK_NAMES, split=split, protocol=protocol)
+    return evaluate(descriptors, data, tasks=tasks or TASK_NAMES, split=split, protocol=protocol, memory=memory)
 
 
 __all__ = ["train", "describe", "denoise", "benchmark", "describe_run", "load_run", "latest_run",

@@ -151,7 +151,7 @@ def nearest_neighbours(a: np.ndarray, b: np.ndarray, distance: str = "L2", block
 # -- verification --------------------------------------------------------------------------
 
 VERIF_BLOCK = 2048  # pairs per gather: the float64 work buffers stay in cache
-VERIF_MEMORY_BYTES = 2 << 30  # read all 16 images of the task sequences at once up to this size
+VERIF_MEMORY_BYTES = 1 << 30  # descriptor bytes verification holds at once (see _verification)
 
 
 def verification_scores(d_neg: np.ndarray, d_pos: np.ndarray, protocol: str = "python") -> dict[str, float]:
@@ -174,13 +174,14 @@ def _verification_scores_sorted(neg: np.ndarray, pos: np.ndarray, pos_cut: np.nd
 
 
 def _distances_into(flat: np.ndarray, a_idx: np.ndarray, b_idx: Sequence[np.ndarray], outs: Sequence[np.ndarray],
-                    distance: str, block: int) -> None:
-    """``outs[k][j] = dist(flat[a_idx[j]], flat[b_idx[k][j]])`` for every pair, in blocks.
+                    distance: str, block: int, flat_b: np.ndarray | None = None) -> None:
+    """``outs[k][j] = dist(flat[a_idx[j]], flat_b[b_idx[k][j]])`` for every pair, in blocks.
 
-    float64 arithmetic on the float32 rows with numpy's row-wise pairwise sum, i.e. bit for bit
-    ``np.sqrt(np.sum((a - b) ** 2))`` (or ``np.sum(np.abs(a - b))``) of each pair. Memory: a few
-    ``(block, D)`` buffers, reused.
+    ``flat_b`` defaults to ``flat``. float64 arithmetic on the float32 rows with numpy's row-wise
+    pairwise sum, i.e. bit for bit ``np.sqrt(np.sum((a - b) ** 2))`` (or ``np.sum(np.abs(a - b))``)
+    of each pair. Memory: a few ``(block, D)`` buffers, reused.
     """
+    flat_b = flat if flat_b is None else flat_b
     n, dim = a_idx.shape[0], flat.shape[1]
     block = max(1, min(block, n))
     a32 = np.empty((block, dim), flat.dtype)
@@ -194,7 +195,7 @@ def _distances_into(flat: np.ndarray, a_idx: np.ndarray, b_idx: Sequence[np.ndar
         a[...] = np.take(flat, a_idx[lo:hi], axis=0, out=a32[:m])
         d = diff[:m]
         for idx, out in zip(b_idx, outs):
-            np.subtract(a, np.take(flat, idx[lo:hi], axis=0, out=b32[:m]), out=d)
+            np.subtract(a, np.take(flat_b, idx[lo:hi], axis=0, out=b32[:m]), out=d)
             o = out[lo:hi]
             if distance == "L1":
                 np.abs(d, out=d)
@@ -206,7 +207,8 @@ def _distances_into(flat: np.ndarray, a_idx: np.ndarray, b_idx: Sequence[np.ndar
 
 
 def _distances_parallel(flat: np.ndarray, a_idx: np.ndarray, b_idx: Sequence[np.ndarray],
-                        outs: Sequence[np.ndarray], distance: str, block: int, workers: int | None = None) -> None:
+                        outs: Sequence[np.ndarray], distance: str, block: int, workers: int | None = None,
+                        flat_b: np.ndarray | None = None) -> None:
     """:func:`_distances_into` over contiguous slices of the pairs in threads (numpy releases the GIL).
 
     Each thread owns its buffers and writes a disjoint slice of ``outs``, so the result is bit for
@@ -215,34 +217,97 @@ def _distances_parallel(flat: np.ndarray, a_idx: np.ndarray, b_idx: Sequence[np.
     n = a_idx.shape[0]
     workers = max(1, min(workers or os.cpu_count() or 1, n // max(block, 1)))
     if workers == 1:
-        _distances_into(flat, a_idx, b_idx, outs, distance, block)
+        _distances_into(flat, a_idx, b_idx, outs, distance, block, flat_b)
         return
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)
 
     def part(k: int) -> None:
         lo, hi = int(bounds[k]), int(bounds[k + 1])
-        _distances_into(flat, a_idx[lo:hi], [b[lo:hi] for b in b_idx], [o[lo:hi] for o in outs], distance, block)
+        _distances_into(flat, a_idx[lo:hi], [b[lo:hi] for b in b_idx], [o[lo:hi] for o in outs], distance, block,
+                        flat_b)
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(part, range(workers)))
+
+
+def _sequence_groups(rows: np.ndarray, bytes_per_row: int, budget: int) -> np.ndarray:
+    """Group id of each sequence: consecutive sequences packed while a group stays within ``budget`` bytes.
+
+    A sequence larger than the budget forms a group of its own (the bound is then one sequence).
+    """
+    group = np.empty(rows.shape[0], dtype=np.int64)
+    g, used = 0, 0
+    for k, r in enumerate(rows):
+        size = int(r) * bytes_per_row
+        if used and used + size > budget:
+            g, used = g + 1, 0
+        group[k] = g
+        used += size
+    return group
+
+
+def _grouped_distances(desc, names: Sequence[str], seq_rows: np.ndarray, cols: Sequence[int],
+                       v: dict[str, np.ndarray], dist: dict[str, np.ndarray], distance: str, block: int,
+                       budget: int) -> None:
+    """Pair distances of one level with at most two sequence groups (``budget / 2`` bytes each) in memory.
+
+    The pairs of every kind are visited grouped by (group of the first patch, group of the second);
+    same numbers as the one-array path (the same per-pair arithmetic), for any descriptor file size.
+    """
+    ncol = len(cols)
+    group = _sequence_groups(seq_rows, ncol * desc.dim * 4, budget // 2)
+    n_groups = int(group.max(initial=-1)) + 1
+    members = [np.flatnonzero(group == g) for g in range(n_groups)]
+
+    def load(g: int) -> tuple[np.ndarray, np.ndarray]:
+        """(flat rows of group ``g``, first row of each of its sequences by name index)."""
+        arr, starts = desc.load([names[k] for k in members[g]], cols)
+        first = np.full(len(names), -1, dtype=np.int64)
+        first[members[g]] = [starts[names[k]] for k in members[g]]
+        return arr.reshape(-1, arr.shape[2]), first
+
+    todo = []  # (group of the first patches, group of the second, kind, pair positions)
+    for k, rows in v.items():
+        key = group[rows[:, 0]] * n_groups + group[rows[:, 3]]
+        order = np.argsort(key, kind="stable")
+        for sel in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
+            if sel.size:
+                todo.append((int(group[rows[sel[0], 0]]), int(group[rows[sel[0], 3]]), k, sel))
+    todo.sort(key=lambda x: (x[0], x[1]))
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for ga, gb, k, sel in todo:
+        for g in [g for g in cache if g not in (ga, gb)]:
+            del cache[g]  # evict first: never more than two groups in memory
+        for g in (ga, gb):
+            if g not in cache:
+                cache[g] = load(g)
+        (flat_a, first_a), (flat_b, first_b) = cache[ga], cache[gb]
+        r = v[k][sel]  # the loaded columns are the level's images in type order: column = type
+        out = np.empty(sel.size)
+        _distances_parallel(flat_a, (first_a[r[:, 0]] + r[:, 2]) * ncol + r[:, 1],
+                            [(first_b[r[:, 3]] + r[:, 5]) * ncol + r[:, 4]], [out], distance, block, flat_b=flat_b)
+        dist[k][sel] = out
 
 
 def _verification(desc, tasks: Tasks, protocol: str, distance: str, block: int, tick,
                   memory: int | None = None) -> dict:
     """Verification APs / AUCs of every level and negative kind.
 
-    The task sequences' descriptors are read once (all 16 images, if that fits ``memory`` bytes;
-    else the 6 images of each level in turn); pair distances come from row arithmetic into that
-    flat array. Each list is sorted once by value; rankings of [neg; pos] come from merging the
-    sorted lists (ties: negatives first), so the positives' sort is shared by intra and inter.
+    Memory stays within ``memory`` bytes of descriptors (plus the pair tables): the task sequences'
+    descriptors are read once (all 16 images) if they fit, else the 6 images of each level in turn,
+    else each level in groups of sequences, two groups at a time (:func:`_grouped_distances`). Pair
+    distances come from row arithmetic into those flat arrays. Each list is sorted once by value;
+    rankings of [neg; pos] come from merging the sorted lists (ties: negatives first), so the
+    positives' sort is shared by intra and inter.
     """
     memory = VERIF_MEMORY_BYTES if memory is None else memory
     v = tasks.verif
     kinds = list(v)
     n_pairs = {k: rows.shape[0] for k, rows in v.items()}
-    shared = "pos" in v and all(np.array_equal(v[k][:, :3], v["pos"][:, :3]) for k in kinds)
     seq_rows = np.array([desc.count(n) for n in tasks.names], dtype=np.int64)
     full = int(seq_rows.sum()) * 16 * desc.dim * 4 <= memory
+    grouped = not full and int(seq_rows.sum()) * 6 * desc.dim * 4 > memory
+    shared = not grouped and "pos" in v and all(np.array_equal(v[k][:, :3], v["pos"][:, :3]) for k in kinds)
     arr = starts = None
     n_cut = int(n_pairs.get("pos", 0) * 0.2)
     if shared:
@@ -257,28 +322,31 @@ def _verification(desc, tasks: Tasks, protocol: str, distance: str, block: int, 
     out: dict = {}
     for level in LEVELS:
         cols = [image_index(level, t) for t in range(6)]
-        if full:
-            cmap = np.array(cols, dtype=np.int64)
-        else:
-            arr, starts = desc.load(tasks.names, cols)
-            cmap = np.arange(len(cols), dtype=np.int64)
-        ncol = arr.shape[1]
-        flat = arr.reshape(-1, arr.shape[2])  # (row r, image column c) -> r * ncol + c
-        first = np.array([starts[n] for n in tasks.names], dtype=np.int64)
-
-        def rows_of(r, side):
-            s, t, i = (r[:, 0], r[:, 1], r[:, 2]) if side == 0 else (r[:, 3], r[:, 4], r[:, 5])
-            return (first[s] + i) * ncol + cmap[t]
-
         dist = {k: np.empty(n) for k, n in n_pairs.items()}
-        if shared:
-            _distances_parallel(flat, rows_of(v["pos"], 0), [rows_of(v[k], 1) for k in kinds],
-                                [dist[k] for k in kinds], distance, block)
+        if grouped:
+            _grouped_distances(desc, tasks.names, seq_rows, cols, v, dist, distance, block, memory)
         else:
-            for k in kinds:
-                _distances_parallel(flat, rows_of(v[k], 0), [rows_of(v[k], 1)], [dist[k]], distance, block)
-        if not full:
-            arr = flat = None
+            if full:
+                cmap = np.array(cols, dtype=np.int64)
+            else:
+                arr, starts = desc.load(tasks.names, cols)
+                cmap = np.arange(len(cols), dtype=np.int64)
+            ncol = arr.shape[1]
+            flat = arr.reshape(-1, arr.shape[2])  # (row r, image column c) -> r * ncol + c
+            first = np.array([starts[n] for n in tasks.names], dtype=np.int64)
+
+            def rows_of(r, side):
+                s, t, i = (r[:, 0], r[:, 1], r[:, 2]) if side == 0 else (r[:, 3], r[:, 4], r[:, 5])
+                return (first[s] + i) * ncol + cmap[t]
+
+            if shared:
+                _distances_parallel(flat, rows_of(v["pos"], 0), [rows_of(v[k], 1) for k in kinds],
+                                    [dist[k] for k in kinds], distance, block)
+            else:
+                for k in kinds:
+                    _distances_parallel(flat, rows_of(v[k], 0), [rows_of(v[k], 1)], [dist[k]], distance, block)
+            if not full:
+                arr = flat = None
         pos = dist["pos"]  # in ``order`` when shared (only the first-20% cut needs the input order)
         pos_sorted = np.sort(pos)
         pos_cut = np.sort(pos[in_cut] if shared else pos[:n_cut])
@@ -450,13 +518,16 @@ def _default_split(config: dict, splits: dict) -> str:
 
 def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, split: str | None = None,
              protocol: str = "python", distance: str = "L2", tasks_dir=None, cache: bool | str | Path = True,
-             block: int = 256, progress: Callable[[str, int], None] | None = None) -> BenchmarkResult:
+             block: int = 256, progress: Callable[[str, int], None] | None = None,
+             memory: int | None = None) -> BenchmarkResult:
     """Benchmark a descriptor file on a patch dataset with the HPatches protocol.
 
     ``descriptors``: path or :class:`~hpdesc.data.descfile.DescriptorSet`; ``dataset``: path,
     :class:`~hpdesc.data.store.PatchDataset` or None (the one recorded in the descriptor file).
     ``cache``: True (default cache dir), a directory, or False. ``progress(task, steps)`` is
-    called once per task before it starts and a ``tick`` per step (optional).
+    called once per task before it starts and a ``tick`` per step (optional). ``memory``: bytes of
+    descriptors held at once (default :data:`VERIF_MEMORY_BYTES`); verification reads larger
+    files in parts, matching holds one sequence, retrieval only its queries and distractors.
     """
     from hpdesc.benchmark import cache as _cache
     from hpdesc.data.descfile import DescriptorSet, open_descriptors
@@ -525,7 +596,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
                     progress(task, steps)
                 t0 = time.perf_counter()
                 if task == "verification":
-                    hit = _verification(desc, t, protocol, distance, VERIF_BLOCK, tick)
+                    hit = _verification(desc, t, protocol, distance, VERIF_BLOCK, tick, memory)
                 elif task == "matching":
                     hit = _matching(desc, t, test, protocol, distance, 1024, tick)
                 else:

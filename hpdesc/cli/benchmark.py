@@ -57,7 +57,7 @@ def _descriptors_from_run(run: Optional[Path], data: Optional[Path], split: Opti
     return getattr(out, "path", out)
 
 
-def _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, cache):
+def _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, cache, memory_mib=None):
     from hpdesc.benchmark.evaluate import evaluate
 
     results = []
@@ -72,7 +72,8 @@ def _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, cach
 
         for f in files:
             results.append(evaluate(f, data, tasks=tasks, split=split, protocol=protocol, distance=distance,
-                                    tasks_dir=tasks_dir, cache=cache, progress=cb))
+                                    tasks_dir=tasks_dir, cache=cache, progress=cb,
+                                    memory=None if memory_mib is None else int(memory_mib * 2**20)))
     return results
 
 
@@ -92,6 +93,7 @@ def register(app: typer.Typer) -> None:
         protocol: Annotated[str, typer.Option("--protocol", help="python (reference Python evaluator) or paper (MATLAB / paper AP).", rich_help_panel=TASKS)] = "python",
         distance: Annotated[str, typer.Option("--distance", help="L2 or L1.", rich_help_panel=TASKS)] = "L2",
         tasks_dir: Annotated[Optional[Path], typer.Option("--tasks", help="Folder with official verif_*.csv / retr_*.csv task files.", rich_help_panel=TASKS)] = None,
+        memory_mib: Annotated[Optional[float], typer.Option("--memory", min=0.001, metavar="MiB", help="Descriptors held in memory at once (default 1024 MiB); larger files are read in parts.", rich_help_panel=TASKS)] = None,
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if a cached result exists.", rich_help_panel=TASKS)] = False,
         breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print easy/hard/tough, intra/inter, i_/v_ and pool-size tables.", rich_help_panel=OUTPUT)] = False,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.", rich_help_panel=OUTPUT)] = None,
@@ -116,7 +118,7 @@ def register(app: typer.Typer) -> None:
         if run is not None or not files:
             files.insert(0, _descriptors_from_run(run, data, split))
         tasks = tuple(task) if task else ("verification", "matching", "retrieval")
-        results = _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, not no_cache)
+        results = _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, not no_cache, memory_mib)
         for r in results:
             for n in r.notes:
                 err_console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)

@@ -93,3 +93,23 @@ def test_import_row_count_error(app, tiny, tmp_path):
     assert code == 1
     _one_error_line(out)
     assert "i_gamma" in out and "ref" in out
+
+
+def test_memory_limit_reads_in_parts_with_the_same_numbers(app, tiny, tmp_path, monkeypatch):
+    """--memory 0.01 (MiB; the set's 6 images of one level need 0.05) makes verification read the
+    descriptors in groups of sequences: the same numbers."""
+    from hpdesc.benchmark import evaluate as E
+
+    calls = []
+    real = E._grouped_distances
+    monkeypatch.setattr(E, "_grouped_distances", lambda *a, **k: calls.append(a[-1]) or real(*a, **k))
+    outs = {}
+    for name, extra in (("default", []), ("small", ["--memory", "0.01"])):
+        code, out = run(app, "-d", tiny["descriptors"], "--task", "verification", "--no-cache",
+                        "--json", tmp_path / f"{name}.json", *extra)
+        assert code == 0, out
+        outs[name] = json.loads((tmp_path / f"{name}.json").read_text())["breakdown"]["verification"]
+    assert calls == [int(0.01 * 2**20)] * 3  # once per level, only for the small budget
+    assert outs["small"] == outs["default"]
+    code, out = run(app, "-d", tiny["descriptors"], "--memory", "0")
+    assert code == 2 and "--memory" in out

@@ -66,10 +66,14 @@ def _quantised_set(tmp_path, seed=0):
 
 
 @pytest.mark.parametrize("distance", ["L2", "L1"])
-@pytest.mark.parametrize("memory", [None, 0])  # whole set at once / one level's images at a time
+@pytest.mark.parametrize("memory", ["all", "level", "halves", "sequence"])
 @pytest.mark.parametrize("shared", [True, False])
 def test_verification_paths_equal_reference(tmp_path, distance, memory, shared):
+    """Every memory mode gives the reference numbers: all 16 images at once, one level's 6 images,
+    sequence groups (two groups of half the set held at a time, or one sequence per group)."""
     path, names, arrays, tasks = _quantised_set(tmp_path)
+    level_bytes = sum(a.shape[0] for a in arrays.values()) * 6 * 6 * 4
+    memory = {"all": None, "level": level_bytes, "halves": level_bytes - 1, "sequence": 0}[memory]
     if not shared:  # negatives whose first patch differs from the positive's: no shared gathers
         rng = np.random.default_rng(1)
         tasks.verif = {k: (rows if k == "pos" else rows[rng.permutation(rows.shape[0])]) for k, rows in tasks.verif.items()}
