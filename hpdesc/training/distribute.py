@@ -55,6 +55,7 @@ class Cluster:
     local_replicas: int = 1
     strategy: Any = None  # tf.distribute.Strategy, or a keras.distribution.Distribution on JAX
     lr_scaling: str = "none"
+    peer_failed: bool = False  # a collective failed because another worker died
     _scratch: list = field(default_factory=list)
 
     @property
@@ -266,11 +267,26 @@ def _patch_for_replicas(trainer, cluster: Cluster) -> None:
 
 
 _PEER_ERRORS = ("UnavailableError", "DeadlineExceededError", "AbortedError", "CancelledError", "InternalError")
+# what a JAX collective or the jax.distributed service says when a peer process died (XLA status text)
+_JAX_PEER_MESSAGES = ("Gloo", "Connection reset by peer", "Connection closed by peer", "heartbeat",
+                      "coordination service", "UNAVAILABLE:", "DEADLINE_EXCEEDED:")
+
+
+def _is_peer_failure(exc: Exception, cluster: Cluster) -> bool:
+    if cluster.num_workers < 2:
+        return False
+    if type(exc).__name__ in _PEER_ERRORS:
+        return True
+    return cluster.backend == "jax" and any(m in str(exc) for m in _JAX_PEER_MESSAGES)
 
 
 def _peer_error(exc: Exception, cluster: Cluster) -> Exception:
-    """A collective that failed because a worker died or stalled -> a TrainingError that says so."""
-    if cluster.num_workers > 1 and type(exc).__name__ in _PEER_ERRORS:
+    """A collective that failed because a worker died or stalled -> a TrainingError that says so.
+
+    On JAX the process then leaves right after the error is reported (see :func:`_leave_after_peer_failure`).
+    """
+    if _is_peer_failure(exc, cluster):
+        cluster.peer_failed = True
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         return TrainingError(
             f"worker {cluster.worker_index}: another worker of this {cluster.num_workers}-worker run stopped "
@@ -389,7 +405,26 @@ def _jax_cluster(mode: str) -> Cluster:
     dist = keras.distribution.DataParallel(devices=devices)
     keras.distribution.set_distribution(dist)
     workers, index = jax.process_count(), jax.process_index()
-    return Cluster(mode, "jax", workers, index, len(devices), max(1, len(devices) // workers), dist)
+    cluster = Cluster(mode, "jax", workers, index, len(devices), max(1, len(devices) // workers), dist)
+    if workers > 1:
+        # registered after JAX's own exit hooks (the backend exists now), so it runs before them
+        atexit.register(_leave_after_peer_failure, cluster)
+    return cluster
+
+
+def _leave_after_peer_failure(cluster: Cluster) -> None:
+    """At exit, after a peer died: end the process now, with status 1 and the error already printed.
+
+    A normal exit would enter jax.distributed's shutdown barrier, which waits for the dead process
+    until the heartbeat timeout and then aborts the interpreter with a C++ stack dump (status 134).
+    """
+    if not cluster.peer_failed:
+        return
+    for d in cluster._scratch:
+        shutil.rmtree(d, ignore_errors=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def reset_for_tests() -> None:

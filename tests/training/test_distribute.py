@@ -211,26 +211,32 @@ def _jax_python():
     return None
 
 
-@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
-def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
+def _jax_workers(args, tmp_path: Path, tag: str, n: int = 2):
+    """``hpdesc train ARGS`` in ``n`` JAX processes on 127.0.0.1 (keras.distribution.initialize)."""
     import hpdesc
 
     # the jax environment may lack hpdesc's other dependencies: fall back to this one's packages
     (tmp_path / "sitecustomize.py").write_text(
         "import sys\n" + "".join(f"sys.path.append({p!r})\n" for p in site.getsitepackages()))
     port = _free_ports(1)[0]
+    procs = []
+    for i in range(n):
+        log = open(tmp_path / f"{tag}{i}.log", "w")
+        env = dict(ENV, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+                   PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]),
+                   KERAS_DISTRIBUTION_JOB_ADDRESSES=",".join([f"127.0.0.1:{port}"] * n),
+                   KERAS_DISTRIBUTION_NUM_PROCESSES=str(n), KERAS_DISTRIBUTION_PROCESS_ID=str(i))
+        procs.append((subprocess.Popen([_jax_python(), "-m", "hpdesc", "train", *args], env=env, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=tmp_path), log))
+    return procs
+
+
+@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
+def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
     out = tmp_path / "runs" / "jx"
     args = ["--data", str(tiny_data), *_sets(TINY), "--epochs", "2", "--seed", "3", "--distribute", "multi-worker",
             "--out", str(out)]
-    procs = []
-    for i in range(2):
-        log = open(tmp_path / f"j{i}.log", "w")
-        env = dict(ENV, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-                   PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]),
-                   KERAS_DISTRIBUTION_JOB_ADDRESSES=f"127.0.0.1:{port},127.0.0.1:{port}",
-                   KERAS_DISTRIBUTION_NUM_PROCESSES="2", KERAS_DISTRIBUTION_PROCESS_ID=str(i))
-        procs.append((subprocess.Popen([_jax_python(), "-m", "hpdesc", "train", *args], env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, cwd=tmp_path), log))
+    procs = _jax_workers(args, tmp_path, "j")
     codes = _wait(procs, 300)
     logs = [(tmp_path / f"j{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)
@@ -242,3 +248,38 @@ def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
     assert "HPatches benchmark" in logs[0] and "HPatches benchmark" not in logs[1]  # the chief benchmarks alone
     scratch = [ln.split("run directory:", 1)[1].strip() for ln in logs[1].splitlines() if "run directory:" in ln]
     assert scratch and not Path(scratch[-1]).exists()
+
+
+@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
+@pytest.mark.parametrize("victim", [1, 0])  # another process / the chief (it hosts the jax.distributed service)
+def test_killed_jax_process_fails_the_other_clearly_then_resumes(tiny_data, tmp_path, victim):
+    out = tmp_path / "jk"
+    long = _sets(TINY + ["training.denoiser_epochs=6", "training.descriptor_epochs=1", "benchmark.enabled=false",
+                         "training.denoiser_samples_per_epoch=256"])
+    procs = _jax_workers(["--data", str(tiny_data), *long, "--seed", "3", "--distribute", "multi-worker",
+                          "--out", str(out)], tmp_path, "k")
+    other = 1 - victim
+    deadline = time.monotonic() + 240
+    while "denoiser epoch 2/6" not in (tmp_path / f"k{victim}.log").read_text() and time.monotonic() < deadline:
+        if any(p.poll() is not None for p, _ in procs):
+            break
+        time.sleep(0.2)
+    assert procs[victim][0].poll() is None, (tmp_path / f"k{victim}.log").read_text()[-3000:]
+    procs[victim][0].kill()
+    t0 = time.monotonic()
+    code = _wait(procs[other:other + 1], 180)[0]
+    _wait(procs[victim:victim + 1], 30)
+    log = (tmp_path / f"k{other}.log").read_text()
+    assert code == 1, log[-3000:]  # not a hang, not an abort in jax.distributed's shutdown barrier
+    assert time.monotonic() - t0 < 150
+    assert f"error: worker {other}: another worker of this 2-worker run stopped responding or failed" in log, log[-3000:]
+    assert "--resume" in log and "Traceback" not in log
+    assert (out / "checkpoints" / "denoiser_last.npz").exists() and not (out / "denoiser.keras").exists()
+
+    # restart both processes with --resume: they continue from the chief's last checkpoint and finish
+    procs = _jax_workers(["--resume", str(out)], tmp_path, "r")
+    codes = _wait(procs, 300)
+    logs = [(tmp_path / f"r{i}.log").read_text() for i in range(2)]
+    assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)
+    assert all("denoiser: resumed after epoch" in x and "denoiser epoch 6/6" in x for x in logs)
+    assert json.loads((out / "state.json").read_text())["finished"]
