@@ -138,6 +138,75 @@ SCRIPT = textwrap.dedent(
 )
 
 
+# keras.distribution.DataParallel over 2 host devices: the fast path still applies, batches are split
+# over the mesh, the state stays replicated, and the losses are Keras' own train_on_batch's
+DATA_PARALLEL_SCRIPT = textwrap.dedent(
+    """
+    import keras
+    import numpy as np
+    import jax
+
+    assert keras.backend.backend() == "jax" and len(jax.devices()) == 2, jax.devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
+    from hpdesc import registry
+    from hpdesc.training import fast
+    from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
+
+    rng = np.random.default_rng(0)
+    B = 8
+
+    def compiled(tr, build_shape):
+        tr.compile(optimizer=registry.build("optimizer", "adam", learning_rate=1e-3), jit_compile=False)
+        tr.build(build_shape)
+        tr.optimizer.build(tr.trainable_variables)
+        return tr
+
+    def triplet_trainer():
+        net = registry.build("descriptor", "hardnet", input_shape=(32, 32, 1), filters=4, dim=16, dropout=0.0)
+        return compiled(TripletTrainer(net, registry.build("descriptor_loss", "hardnet"), with_negatives=False),
+                        ((None, 32, 32, 1), (None, 32, 32, 1)))
+
+    def denoiser_trainer():
+        net = registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3, filters=8)
+        return compiled(DenoiserTrainer(net, registry.build("denoiser_loss", "mse")), (None, 32, 32, 1))
+
+    def triplet_batch():
+        a = rng.random((B, 32, 32, 1), dtype=np.float32)
+        return (a, np.clip(a + 0.05 * rng.normal(size=a.shape), 0, 1).astype(np.float32)), None
+
+    def denoiser_batch():
+        c = rng.random((B, 32, 32, 1), dtype=np.float32)
+        return (c + 0.1 * rng.normal(size=c.shape)).astype(np.float32), c
+
+    def replicated(a):
+        return a.sharding.mesh.size == 2 and all(p is None for p in a.sharding.spec)
+
+    for make, batch in ((triplet_trainer, triplet_batch), (denoiser_trainer, denoiser_batch)):
+        keras.utils.set_random_seed(1)
+        ref, mine = make(), make()
+        mine.set_weights(ref.get_weights())
+        fast_tr = fast.adapt(mine)
+        assert isinstance(fast_tr, fast.JaxTrainer), type(fast_tr)
+        batches = [batch() for _ in range(5)]
+        x0, _ = fast_tr.prepare(batches[0])
+        first = x0[0] if isinstance(x0, tuple) else x0
+        assert first.sharding.spec[0] == "batch" and len(first.addressable_shards) == 2, first.sharding
+        assert first.addressable_shards[0].data.shape[0] == B // 2
+        want = [float(ref.train_on_batch(x, y, return_dict=True)["loss"]) for x, y in batches]
+        got = fast.to_host([fast_tr.train_on_batch(*fast_tr.prepare(b), return_dict=True)["loss"] for b in batches[:3]]
+                           + [fast_tr.train_on_batch(x, y, return_dict=True)["loss"] for x, y in batches[3:]])
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-4)
+        assert all(replicated(a) for part in fast_tr._state for a in part)
+        fast_tr.sync()
+        for a, b in zip(ref.get_weights(), mine.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=2e-2, atol=2e-3)
+        assert all(replicated(v.value) for v in mine.trainable_variables)
+        assert int(mine.optimizer.iterations.value) == 5
+        assert fast.predict_fn(mine.net) is None  # inference under a distribution stays Keras'
+    print("DP-OK")
+    """
+)
+
 def _jax_python():
     override = os.environ.get("HPDESC_JAX_PYTHON")
     if override:
@@ -150,17 +219,28 @@ def _jax_python():
     return None
 
 
-@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
-def test_fast_path_matches_keras(tmp_path):
+def _run_jax(script: str, tmp_path, **env_extra) -> str:
+    """``script`` in a JAX interpreter on CPU; returns its stdout (fails the test on a non-zero exit)."""
     # the jax environment may lack hpdesc's other dependencies: fall back to this one's packages
     (tmp_path / "sitecustomize.py").write_text(
         "import sys\n" + "".join(f"sys.path.append({p!r})\n" for p in site.getsitepackages()))
     env = dict(os.environ, KERAS_BACKEND="jax", HPDESC_FAST_PATH="auto", JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]))
-    res = subprocess.run([_jax_python(), "-c", SCRIPT], capture_output=True, text=True, env=env,
+               PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]), **env_extra)
+    res = subprocess.run([_jax_python(), "-c", script], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
-    assert "FAST-OK" in res.stdout
+    return res.stdout
+
+
+@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
+def test_fast_path_matches_keras(tmp_path):
+    assert "FAST-OK" in _run_jax(SCRIPT, tmp_path)
+
+
+@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
+def test_fast_path_under_data_parallel_matches_keras(tmp_path):
+    out = _run_jax(DATA_PARALLEL_SCRIPT, tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert "DP-OK" in out
 
 
 def test_fast_path_is_off_on_other_backends():
