@@ -111,7 +111,7 @@ class Cluster:
     def trainer(self, trainer):
         """``trainer`` ready for :func:`hpdesc.training.loop.fit_stage` under this cluster."""
         if self.strategy is None or self.backend != "tensorflow":
-            return trainer  # JAX: Keras shards the per-process batch over the devices itself
+            return trainer  # JAX: the fast path (or Keras) lays the per-process batch out over the mesh
         return _TFReplicaTrainer(trainer, self)
 
     def for_inference(self, model):
