@@ -291,7 +291,7 @@ def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timi
                                    augment=t.descriptor_augment):
             yield tuple(b), None
 
-    describe = batch_fn(model)
+    describe = batch_fn(cluster.for_inference(model))  # per worker: no collective (nor its dtype limits)
     spread_batch = val[0][:256]
 
     def validate():

@@ -152,7 +152,8 @@ def test_mirrored_two_logical_cpus_matches_one_device(tiny_data, tmp_path):
 # -- two worker processes on 127.0.0.1 ---------------------------------------------------------------------
 def test_two_workers_on_loopback_train_and_only_the_chief_writes(tiny_data, tmp_path):
     out = tmp_path / "runs" / "mw"
-    procs = _workers(["--data", str(tiny_data), *_sets(TINY), "--epochs", "2", "--seed", "3",
+    # the default precision (bfloat16 compute): a cross-worker gather of bfloat16 outputs used to fail
+    procs = _workers(["--data", str(tiny_data), *_sets(TINY + ["training.precision=mixed"]), "--epochs", "2", "--seed", "3",
                       "--distribute", "multi-worker", "--out", str(out)], _free_ports(2), tmp_path, "w")
     codes = _wait(procs, 300)
     logs = [(tmp_path / f"w{i}.log").read_text() for i in range(2)]
@@ -234,7 +235,8 @@ def _jax_workers(args, tmp_path: Path, tag: str, n: int = 2):
 @pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
 def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
     out = tmp_path / "runs" / "jx"
-    args = ["--data", str(tiny_data), *_sets(TINY), "--epochs", "2", "--seed", "3", "--distribute", "multi-worker",
+    args = ["--data", str(tiny_data), *_sets(TINY + ["training.precision=mixed"]), "--epochs", "2", "--seed", "3",
+            "--distribute", "multi-worker",
             "--out", str(out)]
     procs = _jax_workers(args, tmp_path, "j")
     codes = _wait(procs, 300)
