@@ -103,6 +103,36 @@ def load_patches(ds, sequences: Sequence[str], kinds: Sequence[str] = ("clean", 
     return Patches(arrays, seq, sequences)
 
 
+def count_rows(ds, sequences: Sequence[str]) -> int:
+    """Rows (patches) of ``sequences`` together."""
+    return int(sum(ds.count(s) for s in sequences))
+
+
+def read_rows(ds, sequences: Sequence[str], rows: np.ndarray, kinds: Sequence[str] = ("clean", "noisy")) -> dict:
+    """``load_patches(ds, sequences).arrays[k][rows]`` for each kind, reading only those rows.
+
+    ``rows`` index the rows of ``sequences`` in the given order (repeats allowed). For samples of a
+    large split (validation sets, the descriptor's pool) this reads a few MiB instead of the split.
+    """
+    sequences = list(sequences)
+    rows = np.asarray(rows, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum([ds.count(s) for s in sequences])]).astype(np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= offsets[-1]):
+        raise IndexError(f"row index out of range for {offsets[-1]} rows")
+    unique, inverse = np.unique(rows, return_inverse=True)
+    which = np.searchsorted(offsets, unique, side="right") - 1
+    starts = np.array([ds.rows(s).start for s in sequences], dtype=np.int64)
+    file_rows = starts[which] + (unique - offsets[which]) if unique.size else unique
+    order = np.argsort(file_rows)  # h5py reads increasing indices
+    out = {}
+    for k in kinds:
+        got = np.empty((unique.size, N_IMAGES, 32, 32), np.uint8)
+        if unique.size:
+            got[order] = ds.array(k)[file_rows[order]]
+        out[k] = got[inverse.reshape(-1)]
+    return out
+
+
 # -- denoiser pairs ------------------------------------------------------------------------------
 def denoiser_batches(p: Patches, batch_size: int, n_samples: int,
                      rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -115,12 +145,14 @@ def denoiser_batches(p: Patches, batch_size: int, n_samples: int,
         yield to_float(noisy[r, j]), to_float(clean[r, j])
 
 
-def denoiser_val(p: Patches, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed validation set of ``n`` (noisy, clean) pairs."""
+def denoiser_val(ds, sequences: Sequence[str], n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed validation set of ``n`` (noisy, clean) pairs of ``sequences`` (only those rows are read)."""
     rng = rng_for(seed, "val", 1)
-    r = rng.integers(0, p.n_rows, size=n)
-    j = rng.integers(0, p.n_images, size=n)
-    return to_float(p.arrays["noisy"][r, j]), to_float(p.arrays["clean"][r, j])
+    r = rng.integers(0, count_rows(ds, sequences), size=n)
+    j = rng.integers(0, N_IMAGES, size=n)
+    a = read_rows(ds, sequences, r, ("noisy", "clean"))
+    k = np.arange(n)
+    return to_float(a["noisy"][k, j]), to_float(a["clean"][k, j])
 
 
 # -- triplets ---------------------------------------------------------------------------------------

@@ -177,8 +177,7 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
     with _timed(timings, "denoiser_load"):
         tr_seqs, val_seqs = B.split_sequences(train_seqs, cfg.ratio("denoiser"), t.seed)
         tr = B.load_patches(ds, cluster.shard(tr_seqs))  # each worker reads only its shard
-        va = B.load_patches(ds, val_seqs)
-        val_x, val_y = B.denoiser_val(va, t.denoiser_val_samples, t.seed)
+        val_x, val_y = B.denoiser_val(ds, val_seqs, t.denoiser_val_samples, t.seed)
     loss_fn = registry.build("denoiser_loss", cfg.denoiser_loss.name, **cfg.denoiser_loss.params)
     from hpdesc.training.wrappers import DenoiserTrainer
 
@@ -219,16 +218,16 @@ def _descriptor_pool(cfg, run, ds, seqs, denoiser, budget_images, name, reporter
     t = cfg.training
     mode = cfg.data.descriptor_input
     kind = "clean" if mode == "clean" else "noisy"
-    p = B.load_patches(ds, seqs, kinds=(kind,))
     if mode != "denoised" or is_identity(denoiser):
-        return p.arrays[kind]
+        return B.load_patches(ds, seqs, kinds=(kind,)).arrays[kind]
     cache = run.checkpoints / f"pool_{name}.npz"
     if cache.exists():
         with np.load(cache) as z:
             return z["pool"]
-    rows, images = B.choose_pool(p.n_rows, t.pool_images_per_row, budget_images,
+    rows, images = B.choose_pool(B.count_rows(ds, seqs), t.pool_images_per_row, budget_images,
                                  B.rng_for(t.seed, "pool", 1 if name == "train" else 2))
-    raw = B.gather_pool(p.arrays[kind], rows, images)
+    picked = B.read_rows(ds, seqs, rows, (kind,))[kind]  # only the pool's rows, not the split
+    raw = B.gather_pool(picked, np.arange(len(rows)), images)
     pipe = Pipeline(denoiser, None)
     flat = raw.reshape((-1, 32, 32))
     out = np.empty_like(flat)

@@ -74,6 +74,27 @@ def test_load_patches_and_denoiser_batches(tiny_patch_file):
     assert len(batches) == 3 and batches[0][0].shape == (8, 32, 32, 1)
 
 
+def test_read_rows_equals_indexing_the_loaded_split(tiny_patch_file):
+    from hpdesc.data.store import open_dataset
+
+    with open_dataset(tiny_patch_file) as ds:
+        seqs = list(reversed(ds.sequences))  # not the file's order
+        full = B.load_patches(ds, seqs)
+        rows = np.random.default_rng(1).integers(0, full.n_rows, size=40)  # repeats included
+        got = B.read_rows(ds, seqs, rows)
+        for k in ("clean", "noisy"):
+            assert np.array_equal(got[k], full.arrays[k][rows])
+        assert B.read_rows(ds, seqs, np.array([], int))["clean"].shape == (0, 16, 32, 32)
+        with pytest.raises(IndexError):
+            B.read_rows(ds, seqs, np.array([full.n_rows]))
+        # the validation set is the one drawn from the whole loaded split
+        x, y = B.denoiser_val(ds, seqs, 16, seed=3)
+        rng = B.rng_for(3, "val", 1)
+        r, j = rng.integers(0, full.n_rows, size=16), rng.integers(0, 16, size=16)
+        assert np.array_equal(x, B.to_float(full.arrays["noisy"][r, j]))
+        assert np.array_equal(y, B.to_float(full.arrays["clean"][r, j]))
+
+
 def test_prefetch_passes_items_and_errors():
     assert list(B.Prefetch(iter(range(10)), 2)) == list(range(10))
 
