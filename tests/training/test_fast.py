@@ -18,7 +18,25 @@ import pytest
 
 import hpdesc
 
-SCRIPT = textwrap.dedent(
+# random batches of 8 for both scripts (prepended to each)
+BATCHES = textwrap.dedent(
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    B = 8
+
+    def triplet_batch():
+        a = rng.random((B, 32, 32, 1), dtype=np.float32)
+        return (a, np.clip(a + 0.05 * rng.normal(size=a.shape), 0, 1).astype(np.float32)), None
+
+    def denoiser_batch():
+        c = rng.random((B, 32, 32, 1), dtype=np.float32)
+        return (c + 0.1 * rng.normal(size=c.shape)).astype(np.float32), c
+    """
+)
+
+SCRIPT = BATCHES + textwrap.dedent(
     """
     import math
     import keras
@@ -34,8 +52,6 @@ SCRIPT = textwrap.dedent(
     from hpdesc.training.loop import train_epoch
     from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
 
-    rng = np.random.default_rng(0)
-    B = 8
 
     def triplet_trainer():
         net = registry.build("descriptor", "hardnet", input_shape=(32, 32, 1), filters=4, dim=16, dropout=0.2)
@@ -51,14 +67,6 @@ SCRIPT = textwrap.dedent(
         tr.compile(optimizer=registry.build("optimizer", "adam", learning_rate=1e-2), jit_compile=False)
         tr.build((None, 32, 32, 1))
         return tr
-
-    def triplet_batch():
-        a = rng.random((B, 32, 32, 1), dtype=np.float32)
-        return (a, np.clip(a + 0.05 * rng.normal(size=a.shape), 0, 1).astype(np.float32)), None
-
-    def denoiser_batch():
-        c = rng.random((B, 32, 32, 1), dtype=np.float32)
-        return (c + 0.1 * rng.normal(size=c.shape)).astype(np.float32), c
 
     def clone_state(src, dst):
         dst.set_weights(src.get_weights())
@@ -140,7 +148,7 @@ SCRIPT = textwrap.dedent(
 
 # keras.distribution.DataParallel over 2 host devices: the fast path still applies, batches are split
 # over the mesh, the state stays replicated, and the losses are Keras' own train_on_batch's
-DATA_PARALLEL_SCRIPT = textwrap.dedent(
+DATA_PARALLEL_SCRIPT = BATCHES + textwrap.dedent(
     """
     import keras
     import numpy as np
@@ -152,8 +160,6 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent(
     from hpdesc.training import fast
     from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
 
-    rng = np.random.default_rng(0)
-    B = 8
 
     def compiled(tr, build_shape):
         tr.compile(optimizer=registry.build("optimizer", "adam", learning_rate=1e-3), jit_compile=False)
@@ -169,14 +175,6 @@ DATA_PARALLEL_SCRIPT = textwrap.dedent(
     def denoiser_trainer():
         net = registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3, filters=8)
         return compiled(DenoiserTrainer(net, registry.build("denoiser_loss", "mse")), (None, 32, 32, 1))
-
-    def triplet_batch():
-        a = rng.random((B, 32, 32, 1), dtype=np.float32)
-        return (a, np.clip(a + 0.05 * rng.normal(size=a.shape), 0, 1).astype(np.float32)), None
-
-    def denoiser_batch():
-        c = rng.random((B, 32, 32, 1), dtype=np.float32)
-        return (c + 0.1 * rng.normal(size=c.shape)).astype(np.float32), c
 
     def replicated(a):
         return a.sharding.mesh.size == 2 and all(p is None for p in a.sharding.spec)
