@@ -227,13 +227,14 @@ class Watchdog:
 
 
 # -- batch-norm statistics ------------------------------------------------------------------------
-def recalibrate_batchnorm(model, batches) -> bool:
+def recalibrate_batchnorm(model, batches, forward=None) -> bool:
     """Set every BatchNormalization layer's moving mean/variance to the exact average over ``batches``.
 
     With short training budgets (tens of steps) Keras' moving averages (momentum 0.99) still
     remember their initial values, so the model behaves very differently at inference than in
     training; recomputing the statistics with the current weights fixes that. Returns False when
-    the model has no batch-norm layer.
+    the model has no batch-norm layer. ``forward(x)`` replaces ``model(x, training=True)`` (several
+    workers: :meth:`hpdesc.training.distribute.Cluster.stats_forward`).
     """
     import keras
 
@@ -245,7 +246,10 @@ def recalibrate_batchnorm(model, batches) -> bool:
         for k, x in enumerate(batches):
             for la in layers:
                 la.momentum = k / (k + 1.0)  # running mean of the per-batch statistics
-            model(x, training=True)
+            if forward is None:
+                model(x, training=True)
+            else:
+                forward(x)
     finally:
         for la, m in zip(layers, old):
             la.momentum = m

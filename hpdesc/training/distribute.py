@@ -114,6 +114,40 @@ class Cluster:
             return trainer  # JAX: the fast path (or Keras) lays the per-process batch out over the mesh
         return _TFReplicaTrainer(trainer, self)
 
+    def stats_forward(self, model):
+        """``x -> model(x, training=True)`` with this worker's ``x`` as its part of one global batch.
+
+        Batch-norm recalibration through it gives every worker the same statistics, those of all
+        workers' batches together (synchronized BN on TensorFlow, a batch laid out over the mesh on
+        JAX). None with one worker, where a plain call does that.
+        """
+        if self.strategy is None or self.num_workers == 1:
+            return None
+        if self.backend == "tensorflow":
+            bn = _bn_layers(model)
+
+            def forward(x):
+                for la in bn:
+                    la.synchronized = True
+                try:
+                    self.strategy.run(lambda v: model(v, training=True), args=(_tf_split(self, x),))
+                except Exception as exc:
+                    raise _peer_error(exc, self) from exc
+                finally:
+                    for la in bn:
+                        la.synchronized = False
+            return forward
+        import jax
+
+        def forward(x):
+            x = np.asarray(x)
+            layout = self.strategy.get_data_layout(x.shape).backend_layout
+            try:
+                model(jax.make_array_from_process_local_data(layout, x), training=True)
+            except Exception as exc:
+                raise _peer_error(exc, self) from exc
+        return forward
+
     def for_inference(self, model):
         """``model`` with its predict step detached from the strategy (per-worker inference, no collectives).
 
@@ -205,29 +239,16 @@ class _TFReplicaTrainer:
                 opt.build(trainer.trainable_variables)
         # batch statistics over the global batch, as on one device (Keras' synchronized BN, TF
         # only); switched on only while a training step is traced so saved models stay portable
-        self._bn = [la for la in trainer._flatten_layers(include_self=False, recursive=True)
-                    if isinstance(la, keras.layers.BatchNormalization)]
+        self._bn = _bn_layers(trainer)
 
     def __getattr__(self, name):
         return getattr(self._trainer, name)
-
-    def _split(self, value):
-        if value is None:
-            return None
-        if isinstance(value, (tuple, list)):
-            return tuple(self._split(v) for v in value)
-        import tensorflow as tf
-
-        n = self._cluster.local_replicas
-        parts = np.array_split(np.asarray(value), n)
-        return self._cluster.strategy.experimental_distribute_values_from_function(
-            lambda ctx: tf.constant(parts[ctx.replica_id_in_sync_group % n]))
 
     def train_on_batch(self, x, y=None, **kw):
         for la in self._bn:
             la.synchronized = True
         try:
-            return self._trainer.train_on_batch(self._split(x), self._split(y), **kw)
+            return self._trainer.train_on_batch(_tf_split(self._cluster, x), _tf_split(self._cluster, y), **kw)
         except Exception as exc:
             raise _peer_error(exc, self._cluster) from exc
         finally:
@@ -239,6 +260,27 @@ class _TFReplicaTrainer:
             return self._trainer.test_on_batch(x, y, **kw)
         except Exception as exc:
             raise _peer_error(exc, self._cluster) from exc
+
+
+def _bn_layers(model) -> list:
+    import keras
+
+    return [la for la in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(la, keras.layers.BatchNormalization)]
+
+
+def _tf_split(cluster: Cluster, value):
+    """This worker's batch (or tuple of batches) split over its local replicas, as a distributed value."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return tuple(_tf_split(cluster, v) for v in value)
+    import tensorflow as tf
+
+    n = cluster.local_replicas
+    parts = np.array_split(np.asarray(value), n)
+    return cluster.strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(parts[ctx.replica_id_in_sync_group % n]))
 
 
 def _patch_for_replicas(trainer, cluster: Cluster) -> None:

@@ -202,7 +202,8 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
 
     def after_epoch(epoch):
         rng = B.rng_for(t.seed, "val", 10 + epoch)
-        cb.recalibrate_batchnorm(model, (x for x, _ in B.denoiser_batches(tr, 64, 256, rng)))
+        cb.recalibrate_batchnorm(model, (x for x, _ in B.denoiser_batches(tr, 64, 256, rng)),
+                                 cluster.stats_forward(model))
 
     wd = cb.Watchdog("denoiser", t.watchdog, hint="lower the learning rate, e.g. "
                      "--set denoiser_optimizer.learning_rate=1e-4", warn=reporter.log)
@@ -306,7 +307,8 @@ def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timi
 
     def after_epoch(epoch):
         rng = B.rng_for(t.seed, "val", 100 + epoch)
-        cb.recalibrate_batchnorm(model, (b[0] for b in B.triplet_batches(pool, 256, 512, rng, with_negatives=False)))
+        cb.recalibrate_batchnorm(model, (b[0] for b in B.triplet_batches(pool, 256, 512, rng, with_negatives=False)),
+                                 cluster.stats_forward(model))
 
     wd = cb.Watchdog("descriptor", t.watchdog, collapse_distance=t.collapse_distance,
                      stuck_epochs=t.stuck_epochs, margin=_margin(cfg), warn=reporter.log,

@@ -99,6 +99,14 @@ def _sets(items):
     return [a for s in items for a in ("--set", s)]
 
 
+def _same_epoch_lines(logs):
+    """Every worker prints the same losses and spread: validation is global and the batch-norm
+    recalibration after each epoch gives every worker the same statistics (Cluster.stats_forward)."""
+    def lines(log):
+        return [ln.rsplit(" (", 1)[0] for ln in log.splitlines() if " epoch " in ln and "loss=" in ln]
+    assert lines(logs[0]) and lines(logs[0]) == lines(logs[1]), (lines(logs[0]), lines(logs[1]))
+
+
 # -- unit checks -------------------------------------------------------------------------------------
 def test_config_and_cluster_arithmetic():
     from hpdesc import config as C
@@ -167,6 +175,7 @@ def test_two_workers_on_loopback_train_and_only_the_chief_writes(tiny_data, tmp_
     scratch = [ln.split("run directory:", 1)[1].strip() for ln in logs[1].splitlines() if "run directory:" in ln]
     assert scratch and not Path(scratch[-1]).exists()  # worker 1's scratch copy is gone
     assert "denoiser epoch 2/2" in logs[0] and "denoiser epoch 2/2" in logs[1]
+    _same_epoch_lines(logs)
 
 
 def test_killed_worker_fails_the_other_clearly_then_resumes(tiny_data, tmp_path):
@@ -247,6 +256,7 @@ def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
     assert json.loads((out / "state.json").read_text())["finished"]
     assert sorted(p.name for p in out.parent.iterdir()) == ["jx", "latest"]  # nothing from process 1
     assert "descriptor epoch 2/2" in logs[0] and "descriptor epoch 2/2" in logs[1]
+    _same_epoch_lines(logs)
     assert "HPatches benchmark" in logs[0] and "HPatches benchmark" not in logs[1]  # the chief benchmarks alone
     scratch = [ln.split("run directory:", 1)[1].strip() for ln in logs[1].splitlines() if "run directory:" in ln]
     assert scratch and not Path(scratch[-1]).exists()
