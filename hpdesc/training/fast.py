@@ -68,9 +68,9 @@ def _trainable_jax() -> bool:
         return False
     try:
         dist = keras.distribution.distribution()
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - an older Keras without the distribution API
         return True
-    return dist is None or _data_parallel() is not None
+    return dist is None or isinstance(dist, keras.distribution.DataParallel)
 
 
 def enabled(trainer=None) -> bool:
