@@ -85,7 +85,7 @@ def load_patches(ds, sequences: Sequence[str], kinds: Sequence[str] = ("clean", 
     sequences = list(sequences)
     if not sequences:
         raise UsageError("no sequences to load")
-    n = sum(ds.count(s) for s in sequences)
+    n = count_rows(ds, sequences)
     need = n * N_IMAGES * 32 * 32 * len(kinds)
     if need > max_bytes:
         raise UsageError(f"{ds.path}: the training rows need {need / 2**30:.1f} GiB in memory "

@@ -242,14 +242,12 @@ def recalibrate_batchnorm(model, batches, forward=None) -> bool:
     if not layers:
         return False
     old = [la.momentum for la in layers]
+    forward = forward or (lambda x: model(x, training=True))
     try:
         for k, x in enumerate(batches):
             for la in layers:
                 la.momentum = k / (k + 1.0)  # running mean of the per-batch statistics
-            if forward is None:
-                model(x, training=True)
-            else:
-                forward(x)
+            forward(x)
     finally:
         for la, m in zip(layers, old):
             la.momentum = m

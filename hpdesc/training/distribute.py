@@ -228,8 +228,6 @@ class _TFReplicaTrainer:
     """A trainer whose ``train_on_batch`` splits this worker's batch over its local replicas."""
 
     def __init__(self, trainer, cluster: Cluster):
-        import keras
-
         self._trainer = trainer
         self._cluster = cluster
         _patch_for_replicas(trainer, cluster)
