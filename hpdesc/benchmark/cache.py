@@ -2,7 +2,8 @@
 
 The key hashes the descriptor file's content fingerprint and the task content, so a changed
 descriptor file or task set can never return a stale result. Directory: ``$HPDESC_CACHE_DIR``
-or ``~/.cache/hpdesc/benchmark``.
+or ``~/.cache/hpdesc/benchmark``; its ``tasks/`` folder keeps the tasks generated for datasets
+that store none (:func:`hpdesc.benchmark.tasks.stored_tasks`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,12 @@ def cache_dir(setting) -> Path | None:
         env = os.environ.get("HPDESC_CACHE_DIR")
         return Path(env) if env else Path.home() / ".cache" / "hpdesc" / "benchmark"
     return Path(setting)
+
+
+def tasks_dir(setting) -> Path | None:
+    """Folder of generated benchmark tasks under the cache directory ``setting`` names (None: none)."""
+    root = cache_dir(setting)
+    return None if root is None else root / "tasks"
 
 
 def cache_key(fingerprint: str, tasks_hash: str, protocol: str, distance: str, task: str, version: int) -> str:

@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hpdesc.benchmark.metrics import ap_from_ranks, average_precision, merged_positive_ranks, roc_auc_sorted
-from hpdesc.benchmark.tasks import Tasks, ensure_tasks, load_tasks
+from hpdesc.benchmark.tasks import Tasks, load_tasks
 from hpdesc.data.images import LEVELS, image_index
 from hpdesc.errors import DataFormatError, UsageError
 
@@ -549,14 +549,8 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
                 raise UsageError(f"{desc.path}: records no dataset; pass --data DATASET")
             if not Path(dataset).exists():
                 raise UsageError(f"{desc.path} was made from {dataset}, which does not exist; pass --data DATASET")
-        if own_ds:
-            path = Path(dataset)
-            if path.exists():
-                try:
-                    ensure_tasks(path, None)
-                except OSError:
-                    pass  # read-only: load_tasks generates them in memory
-            ds = open_dataset(path)
+        if own_ds:  # opened read-only: benchmarking never writes its input (tasks: load_tasks)
+            ds = open_dataset(Path(dataset))
         else:
             ds = dataset
         notes: list[str] = []
@@ -576,7 +570,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
         if bad:
             s = bad[0]
             raise DataFormatError(f"{desc.path}: {s} has {desc.count(s)} descriptor rows, the dataset has {ds.count(s)} patches")
-        t = load_tasks(ds, split, tasks_dir)
+        t = load_tasks(ds, split, tasks_dir, _cache.tasks_dir(cache))
         notes.extend(t.notes)
         missing_t = [n for n in t.names if n not in desc._pos]
         if missing_t:

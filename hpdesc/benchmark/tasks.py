@@ -3,7 +3,9 @@
 Verification pairs and retrieval queries/distractors are generated exactly like
 hpatches-benchmark's ``gen_verif`` / ``gen_retrieval`` (numpy legacy RNG seeded 42, same draw
 order), with counts scaled down for small datasets. They are stored once per split under
-``/tasks/<split>/`` of the patch file so that every run is evaluated on the same tasks. The
+``/tasks/<split>/`` of the patch file so that every run is evaluated on the same tasks; for a file
+made without them, benchmarking generates them into a cache keyed by the file's uid and never
+writes the file (:func:`stored_tasks`). The
 official retrieval files are shipped (BSD-2-Clause, resources/hpatches_tasks/COPYING) and used when
 a split's test sequences are the real HPatches ones. ``--tasks DIR`` loads official CSVs.
 
@@ -327,8 +329,10 @@ def has_tasks(path, split: str) -> bool:
 
 
 def ensure_tasks(dataset_path, split: str | None = None) -> bool:
-    """Add missing ``/tasks`` groups to an older patch file (copy to temp, add, rename).
+    """Add missing ``/tasks`` groups to an older patch file in place (copy to temp, add, rename).
 
+    An explicit upgrade that rewrites the file: only call it on request. Benchmarking never does
+    (it reads stored tasks, else :func:`stored_tasks` generates them into a cache beside the file).
     Returns True if the file was rewritten.
     """
     path = Path(dataset_path)
@@ -351,20 +355,77 @@ def ensure_tasks(dataset_path, split: str | None = None) -> bool:
     return True
 
 
-def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None) -> Tasks:
-    """Tasks of ``split``: stored ones (generated on the fly if the file has none), with any
-    ``verif_*.csv`` / ``retr_*.csv`` found in ``tasks_dir`` replacing their part.
+def tasks_cache_path(dataset, split: str, cache_dir) -> Path | None:
+    """Where generated tasks of ``split`` of ``dataset`` are cached (None: the file has no uid).
+
+    Keyed by the dataset's ``uid`` (stamped at creation) and, to be safe against edited copies,
+    the split's test sequences and their patch counts, the task version and the seed.
+    """
+    if cache_dir is None or not dataset.uid:
+        return None
+    test = list(dataset.split(split).get("test", []))
+    known = set(dataset.sequences)
+    counts = [dataset.count(s) if s in known else -1 for s in test]
+    raw = json.dumps([dataset.uid, split, test, counts, TASKS_VERSION, SEED])
+    return Path(cache_dir) / f"{dataset.uid}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}.npz"
+
+
+def _save_cached(path: Path, t: Tasks) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, names=np.array(t.names, dtype=str), queries=t.queries, distractors=t.distractors,
+                     sources=np.array(json.dumps(t.sources, sort_keys=True)),
+                     **{f"verif_{k}": t.verif[k] for k in VERIF_KINDS})
+
+
+def _load_cached(path: Path, split: str) -> Tasks | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return Tasks(split, [str(x) for x in z["names"]], {k: z[f"verif_{k}"].astype(np.int64) for k in VERIF_KINDS},
+                         z["queries"].astype(np.int64).reshape(-1, 2), z["distractors"].astype(np.int64).reshape(-1, 2),
+                         json.loads(str(z["sources"])))
+    except (OSError, ValueError, KeyError):
+        return None  # missing or unreadable: generate again
+
+
+def stored_tasks(dataset, split: str, cache_dir=None) -> Tasks:
+    """Tasks of ``split`` stored in the patch file, else generated ones; never writes the file.
+
+    Generated tasks are kept in ``cache_dir`` (a file per dataset uid and split,
+    :func:`tasks_cache_path`) so later benchmarks reuse them; without a cache directory, or when
+    it cannot be written, they are generated in memory for this run. A note says which.
+    """
+    f = dataset.f
+    if "tasks" in f and split in f["tasks"]:
+        return _read_stored(f, split)
+    cached = tasks_cache_path(dataset, split, cache_dir)
+    tasks = _load_cached(cached, split) if cached is not None and cached.is_file() else None
+    if tasks is not None:
+        tasks.notes.append(f"{dataset.path} has no stored tasks for split {split!r}: "
+                           f"using the ones generated earlier ({cached})")
+        return tasks
+    tasks = build_tasks(f, split)
+    where = "for this run"
+    if cached is not None:
+        try:
+            _save_cached(cached, tasks)
+            where = f"and cached them in {cached}"
+        except OSError:
+            pass  # a cache that cannot be written is only slower
+    tasks.notes.append(f"{dataset.path} has no stored tasks for split {split!r}: generated them {where}")
+    return tasks
+
+
+def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None, cache_dir=None) -> Tasks:
+    """Tasks of ``split``: stored ones (else generated, cached in ``cache_dir``: :func:`stored_tasks`),
+    with any ``verif_*.csv`` / ``retr_*.csv`` found in ``tasks_dir`` replacing their part.
 
     ``dataset``: a :class:`~hpdesc.data.store.PatchDataset`.
     """
     f = dataset.f
     if split not in f["splits"]:
         raise UsageError(f"{dataset.path}: no split {split!r}; available: {', '.join(sorted(f['splits'])) or 'none'}")
-    if "tasks" in f and split in f["tasks"]:
-        tasks = _read_stored(f, split)
-    else:
-        tasks = build_tasks(f, split)
-        tasks.notes.append(f"{dataset.path} has no stored tasks for split {split!r}: generated them for this run")
+    tasks = stored_tasks(dataset, split, cache_dir)
     if tasks_dir is None:
         return tasks
     tdir = Path(tasks_dir)

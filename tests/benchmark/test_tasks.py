@@ -96,3 +96,73 @@ def test_shipped_official_files_present():
     for split in ("a", "b", "c", "full", "illum", "view"):
         assert (RESOURCES / f"retr_queries_split-{split}.csv").read_text().count("\n") == 10001
         assert (RESOURCES / f"retr_distractors_split-{split}.csv").read_text().count("\n") == 20001
+
+
+def _without_tasks(src_path, dst_path):
+    """A copy of a patch file without ``/tasks`` (as files made before tasks were stored)."""
+    with h5py.File(src_path, "r") as src, h5py.File(dst_path, "w") as dst:
+        for k in src:
+            if k != "tasks":
+                src.copy(k, dst)
+        dst.attrs.update(dict(src.attrs))
+    return dst_path
+
+
+def _state(path):
+    st = path.stat()
+    return path.read_bytes(), st.st_mtime_ns
+
+
+def test_benchmark_never_rewrites_its_dataset_and_caches_generated_tasks(tiny, tmp_path, monkeypatch):
+    """Regression: evaluate copied and replaced a dataset without stored tasks (ensure_tasks)."""
+    from hpdesc.benchmark import tasks as T
+    from hpdesc.benchmark.evaluate import evaluate
+
+    old = _without_tasks(tiny["dataset"], tmp_path / "old.h5")
+    before = _state(old)
+    cache = tmp_path / "cache"
+    r1 = evaluate(tiny["descriptors"], old, split="a", tasks=["matching", "retrieval"], cache=cache)
+    assert _state(old) == before  # bytes and mtime unchanged
+    with h5py.File(old, "r") as f:
+        assert "tasks" not in f
+    cached = sorted((cache / "tasks").glob("*.npz"))
+    assert len(cached) == 1
+    with open_dataset(old) as ds:
+        assert cached[0].name.startswith(ds.uid)
+    stamp = cached[0].stat().st_mtime_ns
+    ref = evaluate(tiny["descriptors"], tiny["dataset"], split="a", tasks=["matching", "retrieval"], cache=False)
+    assert r1.headline == ref.headline  # the same tasks as the ones stored at creation
+
+    def no_generation(*a, **k):
+        raise AssertionError("tasks generated again instead of read from the cache")
+
+    monkeypatch.setattr(T, "build_tasks", no_generation)
+    r2 = evaluate(tiny["descriptors"], old, split="a", tasks=["matching", "retrieval"], cache=cache)
+    assert r2.headline == r1.headline
+    assert cached[0].stat().st_mtime_ns == stamp  # read, not rewritten
+    assert _state(old) == before
+
+
+def test_read_only_dataset_benchmarks(tiny, tmp_path):
+    import os
+    import stat
+
+    from hpdesc.benchmark.evaluate import evaluate
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    old = _without_tasks(tiny["dataset"], ro / "old.h5")
+    os.chmod(old, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # 444
+    os.chmod(ro, stat.S_IRUSR | stat.S_IXUSR)  # a read-only directory
+    try:
+        before = _state(old)
+        r = evaluate(tiny["descriptors"], old, split="a", tasks=["matching"], cache=tmp_path / "cache")
+        assert set(r.headline) == {"matching"}
+        assert _state(old) == before
+        assert sorted(os.listdir(ro)) == ["old.h5"]  # no temporary file left behind either
+        # without any cache the tasks are generated in memory, still without writing
+        r2 = evaluate(tiny["descriptors"], old, split="a", tasks=["matching"], cache=False)
+        assert r2.headline == r.headline and _state(old) == before
+        assert any("no stored tasks" in n for n in r2.notes)
+    finally:
+        os.chmod(ro, stat.S_IRWXU)
