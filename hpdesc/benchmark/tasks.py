@@ -381,9 +381,9 @@ def _save_cached(path: Path, t: Tasks) -> None:
 def _load_cached(path: Path, split: str) -> Tasks | None:
     try:
         with np.load(path, allow_pickle=False) as z:
-            return Tasks(split, [str(x) for x in z["names"]], {k: z[f"verif_{k}"].astype(np.int64) for k in VERIF_KINDS},
-                         z["queries"].astype(np.int64).reshape(-1, 2), z["distractors"].astype(np.int64).reshape(-1, 2),
-                         json.loads(str(z["sources"])))
+            verif = {k: z[f"verif_{k}"].astype(np.int64) for k in VERIF_KINDS}
+            return Tasks(split, [str(x) for x in z["names"]], verif, z["queries"].astype(np.int64).reshape(-1, 2),
+                         z["distractors"].astype(np.int64).reshape(-1, 2), json.loads(str(z["sources"])))
     except (OSError, ValueError, KeyError):
         return None  # missing or unreadable: generate again
 
