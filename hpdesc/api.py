@@ -225,38 +225,43 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
     ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models.
     """
     from hpdesc import registry
-    from hpdesc.training.bench import write_described
+    from hpdesc.training.bench import descriptor_config, write_described
     from hpdesc.training.infer import Pipeline
 
     if out is None:
         raise UsageError("describe needs an output file (--out FILE.h5)")
     params = dict(params or {})
     den_model = desc_model = None
-    run_dir = None
+    den_name = desc_name = lr = None
     if run is not None:
         lr = load_run(run)
-        den_model, desc_model, run_dir = lr.denoiser, lr.descriptor, str(lr.run.path.resolve())
+        den_model, desc_model = lr.denoiser, lr.descriptor
+        den_name = lr.config.denoiser.name if den_model is not None else None
+        desc_name = lr.config.descriptor.name if desc_model is not None else None
     elif descriptor is None:
         raise UsageError("describe needs --run RUN_DIR or --descriptor NAME (e.g. raw, sift)")
     if denoiser is not None:
-        den_model = None if denoiser in ("none", "identity") else registry.build(
+        den_name = "identity" if denoiser in ("none", "identity") else denoiser
+        den_model = None if den_name == "identity" else registry.build(
             "denoiser", denoiser, input_shape=(32, 32, 1), **params.get("denoiser", {}))
     if descriptor is not None:
+        desc_name = descriptor
         desc_model = registry.build("descriptor", descriptor, input_shape=(32, 32, 1), **params.get("descriptor", {}))
     if desc_model is None:
         raise UsageError(f"{run}: the run has no descriptor (a denoiser-only run); use hpdesc denoise")
     if kind not in ("noisy", "clean"):
         raise UsageError(f"unknown patch kind {kind!r}; use noisy or clean")
+    pipe = Pipeline(den_model, desc_model)
+    # the run's components are the names it supplied a model for that no flag replaced
+    from_run = [n for n, flag in ((den_name, denoiser), (desc_name, descriptor))
+                if lr is not None and flag is None and n]
     with _open_data(data) as ds:
         seqs = _sequences(ds, split)
         if not seqs:
             raise UsageError(f"{ds.path}: split {split!r} has no test sequences")
-        name = "+".join(x for x in (denoiser or ("run" if run else None), descriptor or "run") if x)
-        config = {"dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "split": split,
-                  "sequences": "test" if split else "all", "input": kind, "descriptor": name,
-                  "run_dir": run_dir, "denoiser_name": denoiser, "descriptor_name": descriptor}
-        return write_described(Pipeline(den_model, desc_model), ds, seqs, out, config, _reporter(progress),
-                               kind=kind)
+        config = descriptor_config(ds, split, desc_name, den_name, kind=kind, denoised=pipe.denoiser is not None,
+                                   run=lr.run if lr is not None else None, from_run=from_run)
+        return write_described(pipe, ds, seqs, out, config, _reporter(progress), kind=kind)
 
 
 def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: str | None = None,

@@ -68,6 +68,43 @@ def test_describe_run_for_benchmark(tiny_data, den_run):
     assert set(res.headline) == {"verification", "matching", "retrieval"}
 
 
+def test_run_made_descriptors_are_labelled_by_components_and_run(tiny_data, den_run, tmp_path):
+    """Regression: describe --run wrote the label 'run+run' ('identity+run' with the denoiser replaced)."""
+    import hpdesc
+    from hpdesc.api import describe_run
+    from hpdesc.data.descfile import open_descriptors
+
+    name = Path(den_run).name
+    hpdesc.describe(run=den_run, data=tiny_data, split="default", out=tmp_path / "r.h5")
+    with open_descriptors(tmp_path / "r.h5") as d:
+        assert d.config["descriptor"] == "dncnn+hardnet" and d.config["run"] == name
+        assert d.config["input"] == "denoised"
+        assert d.label == f"dncnn+hardnet (run {name})"
+    with open_descriptors(describe_run(den_run, tiny_data, "default")) as d:  # the benchmark's copy
+        assert d.label == f"dncnn+hardnet (run {name})" and d.config["input"] == "denoised"
+    hpdesc.describe(run=den_run, data=tiny_data, split="default", denoiser="identity", out=tmp_path / "i.h5")
+    with open_descriptors(tmp_path / "i.h5") as d:
+        assert d.config["descriptor"] == "identity+hardnet" and d.config["input"] == "noisy"
+        assert d.label == f"identity+hardnet (hardnet from run {name})"
+    hpdesc.describe(run=den_run, data=tiny_data, split="default", kind="clean", out=tmp_path / "c.h5")
+    with open_descriptors(tmp_path / "c.h5") as d:  # the denoiser does not run on clean patches
+        assert d.config["descriptor"] == "hardnet" and d.config["input"] == "clean"
+        assert d.label == f"hardnet (run {name}, clean input)"
+
+
+def test_baseline_labels_tell_noisy_from_clean_input(tiny_data, tmp_path):
+    import hpdesc
+    from hpdesc.data.descfile import open_descriptors
+
+    labels = {}
+    for kind in ("noisy", "clean"):
+        hpdesc.describe(descriptor="sift", data=tiny_data, split="default", kind=kind, out=tmp_path / f"{kind}.h5")
+        with open_descriptors(tmp_path / f"{kind}.h5") as d:
+            assert d.config["input"] == kind and d.config["descriptor"] == "sift" and d.config["run"] is None
+            labels[kind] = d.label
+    assert labels == {"noisy": "sift", "clean": "sift (clean input)"}
+
+
 def test_denoise_writes_aligned_file_and_psnr(tiny_data, den_run, tmp_path):
     from hpdesc.data.denoised import open_denoised
     from hpdesc.data.store import open_dataset

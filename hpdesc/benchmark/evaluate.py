@@ -575,7 +575,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
         missing_t = [n for n in t.names if n not in desc._pos]
         if missing_t:
             raise DataFormatError(f"{desc.path}: the tasks use sequence {missing_t[0]!r}, which has no descriptors")
-        result = BenchmarkResult(descriptor=desc.name, descriptors_path=str(desc.path), dataset=str(ds.path),
+        result = BenchmarkResult(descriptor=desc.label, descriptors_path=str(desc.path), dataset=str(ds.path),
                                  split=split, protocol=protocol, distance=distance, sources=dict(t.sources),
                                  notes=notes)
         cdir = _cache.cache_dir(cache)

@@ -5,7 +5,12 @@ Layout::
     /descriptors   (P, 16, D) float32, rows aligned with /sequences and /seq_offsets
     /sequences, /seq_offsets, /images, /seq, /idx   the index (store.write_index)
     attrs: format, format_version, created_by, created_at, uid, config (JSON: dataset, dataset_uid,
-           descriptor, run_dir, ...), fingerprint (sha256 of the float32 bytes, row order)
+           descriptor, input, run, run_dir, from_run, ...), fingerprint (sha256 of the float32 bytes,
+           row order)
+
+``config["descriptor"]`` names the components (``dncnn+hardnet``, ``sift``), ``run`` the run that
+made them, ``input`` the patches the descriptor saw (noisy, clean or denoised); together they
+make the file's label (:func:`descriptor_label`).
 
 The sequences may be a subset of the dataset's (e.g. only one split's test sequences); patch
 ``k`` of sequence ``s`` in image ``j`` is ``descriptors[offset[s] + k, j]``.
@@ -105,6 +110,34 @@ class DescriptorWriter:
         return self._ctx.__exit__(et, ev, tb)
 
 
+def components(denoiser: str | None, descriptor: str) -> str:
+    """The short name of a pipeline: ``dncnn+hardnet``, or ``sift`` when no denoiser ran."""
+    return f"{denoiser}+{descriptor}" if denoiser else str(descriptor)
+
+
+def descriptor_label(config: Mapping, path=None) -> str:
+    """A readable label of a descriptor file from its ``config``: components, run, input.
+
+    ``dncnn+hardnet (run 20260101-120000-dncnn-hardnet)``; ``identity+hardnet (hardnet from run R)``
+    when some components were not the run's; ``sift (clean input)`` for clean patches. A file
+    recording no name is called by its stem (``path``). The one place labels are made, so the
+    benchmark's tables, JSON, Markdown and plots all say the same.
+    """
+    name = str(config.get("descriptor") or (Path(path).stem if path is not None else "descriptors"))
+    details = []
+    run = config.get("run") or (Path(config["run_dir"]).name if config.get("run_dir") else None)
+    if run:
+        mine = config.get("from_run")
+        parts = [p for p in name.split("+") if p]
+        if mine is None or sorted(mine) == sorted(parts):  # files made before "from_run": all the run's
+            details.append(f"run {run}")
+        elif mine:
+            details.append(f"{'+'.join(mine)} from run {run}")
+    if config.get("input") == "clean":
+        details.append("clean input")
+    return f"{name} ({', '.join(details)})" if details else name
+
+
 def write_descriptors(path, sequences: Sequence[str], arrays: Mapping[str, np.ndarray] | Iterable, config: dict,
                       counts: Sequence[int] | None = None, dim: int | None = None) -> Path:
     """Write a descriptor file atomically (temporary file + rename).
@@ -150,7 +183,13 @@ class DescriptorSet(IndexedFile):
 
     @property
     def name(self) -> str:
+        """The components (``dncnn+hardnet``), short enough for a folder name (export-csv)."""
         return str(self.config.get("descriptor") or self.path.stem)
+
+    @property
+    def label(self) -> str:
+        """What reports call this file: components, run and input (:func:`descriptor_label`)."""
+        return descriptor_label(self.config, self.path)
 
     @property
     def fingerprint(self) -> str:

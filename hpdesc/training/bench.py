@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from hpdesc.training.infer import Pipeline, PsnrMeter, describe_sequences
+from hpdesc.training.infer import Pipeline, PsnrMeter, describe_sequences, is_identity
 from hpdesc.training.loop import Reporter
 from hpdesc.training.run import RunDir
 
@@ -30,17 +30,39 @@ def write_described(pipe: Pipeline, ds, sequences, out, config: dict, reporter: 
     return Path(out)
 
 
-def run_descriptor_config(run: RunDir, cfg, ds, split: str, kind: str = "noisy") -> dict:
-    """The ``config`` attribute of a run's descriptor file (also its cache key)."""
+def descriptor_config(ds, split: str | None, descriptor: str, denoiser: str | None = None, *,
+                      kind: str = "noisy", denoised: bool = False, run: RunDir | None = None, from_run=(),
+                      **extra) -> dict:
+    """The ``config`` attribute of a descriptor file hpdesc makes: what made it, from which patches.
+
+    ``descriptor`` / ``denoiser``: component names (``denoiser`` None: none in the pipeline);
+    ``denoised``: whether that denoiser changes the patches (False for the identity); ``from_run``:
+    the names taken from ``run``'s models. ``input`` records the patches the descriptor saw:
+    ``clean``, ``noisy``, or ``denoised``. Reports label the file from these
+    (:func:`hpdesc.data.descfile.descriptor_label`).
+    """
+    from hpdesc.data.descfile import components
+
+    if kind == "clean":  # the denoiser runs on noisy patches only (describe_sequences)
+        denoiser, denoised = None, False
+    mine = [n for n in (denoiser, descriptor) if n and n in from_run]
     return {
         "dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "split": split,
-        "sequences": "test", "input": kind,
-        "descriptor": f"{cfg.denoiser.name}+{cfg.descriptor.name}",
-        "denoiser": cfg.denoiser.to_dict(), "descriptor_component": cfg.descriptor.to_dict(),
-        "run_dir": str(run.path.resolve()),
-        "models_mtime": [round(run.model(s).stat().st_mtime, 3) for s in ("denoiser", "descriptor")
-                         if run.model(s).exists()],
+        "sequences": "test" if split else "all", "input": "denoised" if denoised else kind,
+        "descriptor": components(denoiser, descriptor), "denoiser_name": denoiser, "descriptor_name": descriptor,
+        "run": run.path.name if run is not None else None,
+        "run_dir": str(run.path.resolve()) if run is not None else None, "from_run": mine, **extra,
     }
+
+
+def run_descriptor_config(run: RunDir, cfg, ds, split: str, denoised: bool) -> dict:
+    """The ``config`` attribute of a run's descriptor file (also its cache key)."""
+    return descriptor_config(
+        ds, split, cfg.descriptor.name, cfg.denoiser.name, denoised=denoised, run=run,
+        from_run=(cfg.denoiser.name, cfg.descriptor.name),
+        denoiser_component=cfg.denoiser.to_dict(), descriptor_component=cfg.descriptor.to_dict(),
+        models_mtime=[round(run.model(s).stat().st_mtime, 3) for s in ("denoiser", "descriptor")
+                      if run.model(s).exists()])
 
 
 def cached_ok(path: Path, config: dict) -> bool:
@@ -62,7 +84,7 @@ def describe_run_split(run: RunDir, cfg, denoiser, descriptor, ds, split: str, o
     test = ds.split(split).get("test", [])
     out = Path(out) if out is not None else (
         run.descriptors if split == cfg.data.split else run.path / f"descriptors_{split}_test.h5")
-    config = run_descriptor_config(run, cfg, ds, split)
+    config = run_descriptor_config(run, cfg, ds, split, denoised=not is_identity(denoiser))
     psnr_path = out.with_suffix(".psnr.json")
     if cached_ok(out, config):
         psnr = json.loads(psnr_path.read_text()) if psnr_path.exists() else {}
@@ -127,8 +149,7 @@ def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timing
     for base in b.baselines:
         model = registry.build("descriptor", base, input_shape=(32, 32, 1))
         bpath = run.path / "baselines" / f"{base}.h5"
-        config = {"dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "split": split,
-                  "sequences": "test", "input": "noisy", "descriptor": base, "run_dir": None}
+        config = descriptor_config(ds, split, base)
         if not cached_ok(bpath, config):
             write_described(Pipeline(None, model), ds, test, bpath, config, reporter)
         out["results"][base] = evaluate(bpath, ds, tasks=b.tasks, split=split, protocol=b.protocol,
