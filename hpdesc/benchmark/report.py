@@ -7,9 +7,11 @@ results tables do).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 from hpdesc.atomic import atomic_path, write_text_atomic
 from hpdesc.benchmark.evaluate import POOL_SIZES, TASK_NAMES, BenchmarkResult
@@ -27,10 +29,57 @@ def describe(r: BenchmarkResult) -> str:
     return f"{r.descriptor} on {r.dataset} (split {r.split}, protocol {r.protocol}, distance {r.distance})"
 
 
+def context(r: BenchmarkResult) -> str:
+    """What a result was computed on: ``dataset PATH | split S | protocol P | distance D``."""
+    return f"dataset {r.dataset} | split {r.split} | protocol {r.protocol} | distance {r.distance}"
+
+
+def row_names(results: Sequence[BenchmarkResult]) -> list[str]:
+    """One distinct name per result: its label, with the file stem where labels collide.
+
+    Where stems collide too, the path; the same file given twice gets ``#1``, ``#2``.
+    """
+    results = list(results)
+    names = [r.descriptor for r in results]
+    for widen in (lambda r: f"{r.descriptor} [{Path(r.descriptors_path).stem}]",
+                  lambda r: f"{r.descriptor} [{r.descriptors_path}]"):
+        wide = [widen(r) if names.count(n) > 1 else n for r, n in zip(results, names)]
+        # widen only where it tells rows apart (the same file twice keeps its stem)
+        names = [w if wide.count(w) < names.count(n) else n for n, w in zip(names, wide)]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(f"{n} #{seen[n]}" if names.count(n) > 1 else n)
+    return out
+
+
+def title(results: Sequence[BenchmarkResult] | BenchmarkResult) -> str:
+    """The line printed above a headline or comparison table."""
+    items = [results] if isinstance(results, BenchmarkResult) else list(results)
+    if len(items) == 1:
+        return f"HPatches benchmark: {items[0].descriptor}"
+    return f"HPatches comparison of {len(items)} descriptor files"
+
+
+def context_lines(results: Sequence[BenchmarkResult] | BenchmarkResult) -> list[str]:
+    """The lines printed below a table (full width, not a caption squeezed to the table's width).
+
+    One result: its :func:`context`. Several: the shared context (or each row's when they differ)
+    and the file behind each row.
+    """
+    items = [results] if isinstance(results, BenchmarkResult) else list(results)
+    if len(items) == 1:
+        return [context(items[0])]
+    names = row_names(items)
+    if len({context(r) for r in items}) == 1:
+        return [context(items[0])] + [f"{n}: {r.descriptors_path}" for n, r in zip(names, items)]
+    return [f"{n}: {r.descriptors_path} | {context(r)}" for n, r in zip(names, items)]
+
+
 def headline_table(r: BenchmarkResult) -> Table:
-    t = Table(title=f"HPatches benchmark: {r.descriptor}", title_justify="left",
-              caption=f"dataset {r.dataset} | split {r.split} | protocol {r.protocol} | distance {r.distance}",
-              caption_justify="left")
+    """Task and mAP of one result (print :func:`title` above and :func:`context_lines` below)."""
+    t = Table()
     t.add_column("Task")
     t.add_column("mAP %", justify="right")
     for task in TASK_NAMES:
@@ -80,24 +129,22 @@ def breakdown_tables(r: BenchmarkResult) -> list[Table]:
 
 
 def compare_table(results: Sequence[BenchmarkResult]) -> Table:
-    """Descriptors as rows, tasks as columns; the best value of each column in bold green."""
+    """Descriptors as rows (:func:`row_names`), tasks as columns; the best of each column in bold green."""
     tasks = [t for t in TASK_NAMES if any(t in r.headline for r in results)]
     cols = tasks + (["mean"] if len(tasks) > 1 else [])
     val = lambda r, c: r.mean if c == "mean" else r.headline.get(c)  # noqa: E731
     best = {c: max((val(r, c) for r in results if val(r, c) is not None), default=None) for c in cols}
-    first = results[0]
-    t = Table(title=f"HPatches comparison (split {first.split}, protocol {first.protocol}, distance {first.distance})",
-              title_justify="left")
+    t = Table()
     t.add_column("Descriptors")
     for c in cols:
         t.add_column(TASK_TITLES.get(c, "Mean") + " %", justify="right")
-    for r in results:
+    for r, name in zip(results, row_names(results)):
         cells = []
         for c in cols:
             x = val(r, c)
             s = pct(x)
             cells.append(f"[bold green]{s}[/]" if x is not None and x == best[c] and len(results) > 1 else s)
-        t.add_row(r.descriptor, *cells)
+        t.add_row(Text(name), *cells)  # Text: a "[stem]" in a name is not rich markup
     return t
 
 
@@ -110,20 +157,21 @@ def write_json(results: Sequence[BenchmarkResult] | BenchmarkResult, path) -> No
 def markdown(results: Sequence[BenchmarkResult], breakdown: bool = True) -> str:
     results = list(results)
     tasks = [t for t in TASK_NAMES if any(t in r.headline for r in results)]
+    names = row_names(results)
     lines = ["# HPatches benchmark", ""]
-    for r in results:
-        lines.append(f"- **{r.descriptor}**: `{r.descriptors_path}` on `{r.dataset}`, split `{r.split}`, "
+    for r, name in zip(results, names):
+        lines.append(f"- **{name}**: `{r.descriptors_path}` on `{r.dataset}`, split `{r.split}`, "
                      f"protocol `{r.protocol}`, distance `{r.distance}`")
     lines += ["", "| Descriptors | " + " | ".join(TASK_TITLES[t] + " %" for t in tasks) + " | Mean % |",
               "|---|" + "---:|" * (len(tasks) + 1)]
-    for r in results:
-        lines.append(f"| {r.descriptor} | " + " | ".join(pct(r.headline.get(t)) for t in tasks) + f" | {pct(r.mean)} |")
+    for r, name in zip(results, names):
+        lines.append(f"| {name} | " + " | ".join(pct(r.headline.get(t)) for t in tasks) + f" | {pct(r.mean)} |")
     if breakdown:
-        for r in results:
+        for r, name in zip(results, names):
             q = r.breakdown.get("retrieval")
             v = r.breakdown.get("verification")
             m = r.breakdown.get("matching")
-            lines += ["", f"## {r.descriptor}", "", "| Level | " + " | ".join(
+            lines += ["", f"## {name}", "", "| Level | " + " | ".join(
                 x for x, b in (("Verification", v), ("Matching", m), ("Retrieval", q)) if b) + " |",
                 "|---|" + "---:|" * sum(1 for b in (v, m, q) if b)]
             for lv in LEVELS:
@@ -161,7 +209,7 @@ def plot_bars(results: Sequence[BenchmarkResult], path) -> None:
         ys = range(len(results))
         ax.barh(list(ys), vals, color=[f"C{i % 10}" for i in ys], edgecolor="k")
         ax.set_yticks(list(ys))
-        ax.set_yticklabels([r.descriptor for r in results])
+        ax.set_yticklabels(row_names(results))
         ax.invert_yaxis()
         ax.set_xlim(0, 100)
         ax.set_title(TASK_TITLES[task] + " %")

@@ -110,6 +110,8 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
+        from rich.text import Text
+
         from hpdesc.benchmark import report
 
         files = list(compare or [])
@@ -122,10 +124,11 @@ def register(app: typer.Typer) -> None:
         for r in results:
             for n in r.notes:
                 err_console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)
-        if len(results) == 1:
-            console.print(report.headline_table(results[0]))
-        else:
-            console.print(report.compare_table(results))
+        # title and context on lines of their own: a narrow table would squeeze them to its width
+        console.print(Text(report.title(results), style="bold"), soft_wrap=True)
+        console.print(report.headline_table(results[0]) if len(results) == 1 else report.compare_table(results))
+        for line in report.context_lines(results):
+            console.print(Text(line, style="dim"), soft_wrap=True)
         if breakdown:
             for r in results:
                 for t in report.breakdown_tables(r):

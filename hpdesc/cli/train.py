@@ -47,7 +47,10 @@ def print_benchmark(bench: dict) -> None:
     if results:
         tasks = [t for t in ("verification", "matching", "retrieval") if any(t in r.get("headline", {})
                                                                            for r in results.values())]
-        table = Table(title=f"HPatches benchmark, split {bench.get('split')!r} (test sequences), mAP %")
+        # the title on a line of its own: a one-task table is narrower than it and would wrap it
+        console.print(f"HPatches benchmark, split {bench.get('split')!r} (test sequences), mAP %",
+                      style="bold", highlight=False, soft_wrap=True)
+        table = Table()
         table.add_column("descriptor", style="bold")
         for t in tasks:
             table.add_column(t, justify="right")

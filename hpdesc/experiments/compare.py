@@ -220,7 +220,9 @@ def rich_table(comp: Comparison):
     best = _best_values(comp, cols)
     show_status = any(r.status != "finished" for r in comp.runs())
     unit = "mAP %, " if any(c in PERCENT for c in cols) else ""
-    t = Table(title=f"{comp.title} ({unit}best in bold)", title_justify="left")
+    title = f"{comp.title} ({unit}best in bold)"
+    # at least as wide as its title: a narrow table (one metric) would wrap the title to its width
+    t = Table(title=title, title_justify="left", min_width=len(title))
     named = not comp.columns  # with axis columns the settings say which run a row is
     if named:
         t.add_column("run", style="bold")

@@ -58,6 +58,28 @@ def test_compare_and_plot(app, tiny, tmp_path):
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_compare_rows_are_unique_and_recognisable(app, tiny, tmp_path):
+    """Files with the same label get their file stem; the same file twice still gets two rows."""
+    import shutil
+
+    a, b = tmp_path / "first.h5", tmp_path / "second.h5"
+    shutil.copy(tiny["descriptors"], a)
+    shutil.copy(tiny["descriptors"], b)
+    code, out = run(app, "--compare", a, b, a, "--task", "matching", "--markdown", tmp_path / "c.md")
+    assert code == 0, out
+    assert "toy [first]" in out and "toy [second]" in out
+    md = (tmp_path / "c.md").read_text()
+    rows = [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| toy")]
+    assert len(rows) == 3 and len(set(rows)) == 3, rows
+
+
+def test_context_is_printed_full_width_not_squeezed_under_a_narrow_table(app, tiny):
+    code, out = run(app, "-d", tiny["descriptors"], "--task", "retrieval")
+    assert code == 0, out
+    want = f"dataset {tiny['dataset']} | split a | protocol python | distance L2"
+    assert any(want in ln for ln in out.splitlines()), out
+
+
 def test_export_import_subcommands(app, tiny, tmp_path):
     code, out = run(app, "export-csv", tiny["descriptors"], tmp_path / "csv", "--name", "toy")
     assert code == 0, out
