@@ -105,6 +105,24 @@ def test_baseline_labels_tell_noisy_from_clean_input(tiny_data, tmp_path):
     assert labels == {"noisy": "sift", "clean": "sift (clean input)"}
 
 
+def test_benchmark_of_a_read_only_run_keeps_its_descriptors_in_the_cache(tiny_data, den_run, monkeypatch, tmp_path):
+    """A run directory that cannot be written (another user's, a read-only mount) still benchmarks."""
+    import os
+
+    import hpdesc
+    from hpdesc.training import bench
+
+    monkeypatch.setenv("HPDESC_CACHE_DIR", str(tmp_path / "cache"))
+    run = Path(den_run).resolve()
+    before = sorted(p.name for p in run.iterdir())
+    real = os.access
+    monkeypatch.setattr(bench.os, "access", lambda p, mode, *a, **k: Path(p).resolve() != run and real(p, mode))
+    res = hpdesc.api.benchmark(run=den_run, split="default")
+    assert set(res.headline) == {"verification", "matching", "retrieval"}
+    assert sorted(p.name for p in run.iterdir()) == before
+    assert Path(res.descriptors_path).is_relative_to(tmp_path / "cache")
+
+
 def test_denoise_writes_aligned_file_and_psnr(tiny_data, den_run, tmp_path):
     from hpdesc.data.denoised import open_denoised
     from hpdesc.data.store import open_dataset

@@ -1,9 +1,11 @@
 """Benchmark result cache: one JSON per (descriptors, tasks, protocol, distance, task).
 
 The key hashes the descriptor file's content fingerprint and the task content, so a changed
-descriptor file or task set can never return a stale result. Directory: ``$HPDESC_CACHE_DIR``
-or ``~/.cache/hpdesc/benchmark``; its ``tasks/`` folder keeps the tasks generated for datasets
-that store none (:func:`hpdesc.benchmark.tasks.stored_tasks`).
+descriptor file or task set can never return a stale result. Directory: ``$HPDESC_CACHE_DIR``,
+else ``benchmark/`` in hpdesc's cache directory (``$HPDESC_HOME``, ``$XDG_CACHE_HOME/hpdesc`` or
+``~/.cache/hpdesc``: :func:`hpdesc.data.cache.cache_dir`). Its ``tasks/`` folder keeps the tasks
+generated for datasets that store none (:func:`hpdesc.benchmark.tasks.stored_tasks`), ``runs/``
+the descriptors of runs whose directory cannot be written (:mod:`hpdesc.training.bench`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ def cache_dir(setting) -> Path | None:
         return None
     if setting is True:
         env = os.environ.get("HPDESC_CACHE_DIR")
-        return Path(env) if env else Path.home() / ".cache" / "hpdesc" / "benchmark"
+        if env:
+            return Path(env)
+        from hpdesc.data.cache import cache_dir as hpdesc_cache
+
+        return hpdesc_cache() / "benchmark"
     return Path(setting)
 
 

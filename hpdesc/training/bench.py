@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -78,12 +80,26 @@ def cached_ok(path: Path, config: dict) -> bool:
         return False
 
 
+def run_descriptors_path(run: RunDir, split: str, trained_split: str) -> Path:
+    """Where a run's descriptors of ``split`` are kept: in the run directory, if it can be written.
+
+    A run directory that cannot be written (another user's, a read-only mount) is an input only:
+    the copy then goes to the benchmark cache (``runs/<run name>-<hash of its path>/``).
+    """
+    name = run.descriptors.name if split == trained_split else f"descriptors_{split}_test.h5"
+    if os.access(run.path, os.W_OK):
+        return run.path / name
+    from hpdesc.benchmark.cache import cache_dir
+
+    key = hashlib.sha256(str(run.path.resolve()).encode()).hexdigest()[:16]
+    return cache_dir(True) / "runs" / f"{run.path.name}-{key}" / name
+
+
 def describe_run_split(run: RunDir, cfg, denoiser, descriptor, ds, split: str, out: Path | None = None,
                        reporter: Reporter | None = None) -> tuple[Path, dict]:
     """Describe the test sequences of ``split`` with a run's models; returns (path, psnr dict)."""
     test = ds.split(split).get("test", [])
-    out = Path(out) if out is not None else (
-        run.descriptors if split == cfg.data.split else run.path / f"descriptors_{split}_test.h5")
+    out = Path(out) if out is not None else run_descriptors_path(run, split, cfg.data.split)
     config = run_descriptor_config(run, cfg, ds, split, denoised=not is_identity(denoiser))
     psnr_path = out.with_suffix(".psnr.json")
     if cached_ok(out, config):
