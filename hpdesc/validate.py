@@ -48,15 +48,11 @@ _SECTION_KIND = {"denoiser_optimizer": "optimizer", "descriptor_optimizer": "opt
 
 def _who(entry: Entry) -> str:
     """``denoiser 'ffdnet' from hpdesc-ffdnet 1.0.0 (hpdesc_ffdnet.ffdnet:ffdnet)``."""
-    return (f"{entry.kind.replace('_', ' ')} {entry.name!r} from {entry.distribution} {entry.version} "
-            f"({entry.value})")
+    return entry.describe()
 
 
 def _hint(entry: Entry) -> str:
-    if entry.distribution.lower() == "hpdesc":
-        return "this is a bug in hpdesc; please report it with the command you ran"
-    return (f"this is a bug in the {entry.distribution} plugin: report it to its authors, or pick "
-            f"another {entry.kind.replace('_', ' ')} (`hpdesc plugins` lists them)")
+    return entry.failure_hint()
 
 
 def _broke(entry: Entry, what: str) -> PluginError:
@@ -83,7 +79,7 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
     Raises:
         UnknownComponentError / UsageError: unknown or ambiguous name, rejected parameter
             (from the registry, one line).
-        PluginError: the plugin failed to import, raised while building, returned the wrong
+        PluginError: the plugin failed to import, failed while building, returned the wrong
             type, or its model / loss misbehaved on a dummy batch; the message names the
             distribution, version and entry point.
     """
@@ -101,12 +97,7 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
         args["dim"] = dim
     if kind == "optimizer":
         args["learning_rate"] = params.pop("learning_rate", learning_rate)
-    try:
-        obj = registry.build(kind, name, **args, **params)
-    except HpdescError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
-        raise _broke(entry, f"raised while building: {type(exc).__name__}: {exc}") from exc
+    obj = registry.build(kind, name, **args, **params)  # its errors are one line already
     check(entry, obj, input_shape=input_shape, dim=dim)
     return obj
 
