@@ -50,3 +50,11 @@ class ParameterError(UsageError, ValueError):
     factory is the component's own failure (:class:`PluginError`). A ``ValueError`` subclass, so
     code that catches ``ValueError`` around a factory keeps working.
     """
+
+
+class WriteError(UsageError, OSError):
+    """An output that cannot be written: its folder cannot be made or written, or it is a folder (exit 2).
+
+    Also an ``OSError``, so code that treats a failed optional write (a cache entry, the runs'
+    ``latest`` pointer) as harmless keeps doing so.
+    """

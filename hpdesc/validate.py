@@ -102,6 +102,64 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
     return obj
 
 
+def trained_sections(cfg) -> tuple[str, ...]:
+    """The model slots ``hpdesc train`` must train for ``cfg`` (a :class:`hpdesc.config.RunConfig`).
+
+    The descriptor when there is one; else the denoiser (a denoiser-only run). A denoiser without
+    weights (``identity``, a classical filter) is a valid fixed input for a trained descriptor, so
+    its slot is not one that must train then.
+    """
+    return ("descriptor",) if cfg.trains_descriptor else ("denoiser",)
+
+
+def ensure_built(model, input_shape: tuple[int, int, int] = (32, 32, 1)):
+    """``model`` with its weights made: a subclassed model makes them on its first call only.
+
+    Until then it has no trainable weights and would look untrainable. A model that fails on the
+    dummy batch is returned as it is: :func:`build_checked` reports that failure.
+    """
+    if getattr(model, "built", True) is False:
+        try:
+            model(np.zeros((1, *input_shape), np.float32), training=False)
+        except Exception:  # noqa: BLE001 - reported by build_checked with the plugin's name
+            pass
+    return model
+
+
+def check_trainable(cfg, section: str, model) -> None:
+    """Raise a UsageError if ``model`` fills a slot ``hpdesc train`` must train but has nothing to train.
+
+    The rule is the pipeline's: a model is trainable when it has trainable weights
+    (:func:`hpdesc.models.is_trainable`, after :func:`ensure_built`); ``sift``, ``raw``,
+    ``identity`` and frozen models have none.
+    """
+    from hpdesc.models import is_trainable
+
+    if section not in trained_sections(cfg) or is_trainable(ensure_built(model)):
+        return
+    name = cfg.component(section).name
+    if section == "descriptor":
+        raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
+                         hint=f"{name} has no weights to train; to train a descriptor, pick one that has "
+                              "(see `hpdesc plugins --kind descriptor`)")
+    raise UsageError(f"{name} is not trainable; use hpdesc denoise --denoiser {name}",
+                     hint=f"a denoiser without weights is only the fixed input of a trained descriptor "
+                          f"(e.g. --denoiser {name} --descriptor hardnet)")
+
+
+def check_trainable_components(cfg) -> None:
+    """Build the models ``hpdesc train`` would train and refuse untrainable ones (:func:`check_trainable`).
+
+    Run before anything is written or trained, so ``hpdesc train --descriptor sift`` is one line.
+    Only built, not run: the contract checks of :func:`build_checked` follow in
+    :func:`hpdesc.config.validate_components`.
+    """
+    for section in trained_sections(cfg):
+        comp = cfg.component(section)
+        model = registry.build(section, comp.name, input_shape=(32, 32, 1), **comp.params)
+        check_trainable(cfg, section, model)
+
+
 def check(entry: Entry, obj: Any, input_shape: tuple[int, int, int] = (32, 32, 1),
           dim: int = 128) -> tuple[int, ...] | None:
     """Check a built component against the contract; returns a model's dummy output shape.
