@@ -100,7 +100,7 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     cfg = resolve_config(config, sets, **flags)
     cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
-        check_writable(out if out is not None else runs_root())
+        check_writable(out if out is not None else runs_root(), folder=True)
     check_trainable_components(cfg)  # `--descriptor sift`: one line, before anything is written
     entries = C.validate_components(cfg)
     if not cfg.data.path:

@@ -17,24 +17,17 @@ from typing import Iterator
 from hpdesc.errors import WriteError
 
 
-def _blocker(path: Path) -> Path | None:
-    """The nearest existing ancestor of ``path`` (itself excluded) if it is not a folder."""
-    for parent in path.parents:
-        if parent.exists():
-            return None if parent.is_dir() else parent
-    return None
+def _why(path: Path, exc: OSError) -> str:
+    """Why ``path`` could not be made: the nearest existing path on the way if it is not a folder."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                return f"{p} is not a folder"
+            break
+    return exc.strerror or str(exc)
 
 
-def _cannot_write(target: Path, exc: OSError | None = None, reason: str | None = None) -> WriteError:
-    """The one-line error for ``target``; the reason says which path is in the way where it can."""
-    if reason is None:
-        blocker = _blocker(target)
-        if blocker is not None:
-            reason = f"{blocker} is not a folder"
-        elif exc is not None:
-            reason = exc.strerror or str(exc)
-        else:
-            reason = "unknown reason"
+def _cannot_write(target: Path, reason: str) -> WriteError:
     return WriteError(f"cannot write {target}: {reason}",
                       hint="choose an output in a folder you can write to")
 
@@ -45,27 +38,29 @@ def make_dirs(path: str | os.PathLike, *, target: str | os.PathLike | None = Non
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise _cannot_write(Path(target) if target is not None else p, exc) from None
+        raise _cannot_write(Path(target) if target is not None else p, _why(p, exc)) from None
     return p
 
 
-def check_writable(path: str | os.PathLike) -> None:
-    """Raise a WriteError now if ``path`` (a file or a folder to create) could not be written later.
+def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
+    """Raise a WriteError now if ``path`` (a file, or with ``folder`` a folder) could not be written later.
 
     Run before long work whose result goes to ``path`` (a benchmark report, a run directory), so
     the user learns it at once. Creates nothing: a temporary file in the nearest existing folder
     is made and removed again.
     """
     target = Path(path)
+    if folder and target.exists() and not target.is_dir():
+        raise _cannot_write(target, "it is a file, not a folder")
     # an existing folder is checked itself (a run directory is filled later; a writer that needs
     # a file there says "it is a folder"), else the nearest existing folder above it
     existing = target if target.is_dir() else next((p for p in target.parents if p.exists()), Path("."))
     if not existing.is_dir():
-        raise _cannot_write(target, reason=f"{existing} is not a folder")
+        raise _cannot_write(target, f"{existing} is not a folder")
     try:
         fd, tmp = tempfile.mkstemp(prefix=".hpdesc-check.", suffix=".tmp", dir=existing)
     except OSError as exc:
-        raise _cannot_write(target, reason=f"cannot create files in {existing} ({exc.strerror or exc})") from None
+        raise _cannot_write(target, f"cannot create files in {existing} ({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(tmp)
 
@@ -80,13 +75,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     if target.is_dir():
-        raise _cannot_write(target, reason="it is a folder")
+        raise _cannot_write(target, "it is a folder")
     make_dirs(target.parent, target=target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise _cannot_write(target, reason=f"cannot create files in {target.parent} "
-                                           f"({exc.strerror or exc})") from None
+        raise _cannot_write(target, f"cannot create files in {target.parent} ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -98,7 +92,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         try:
             os.replace(tmp_path, target)
         except OSError as exc:
-            raise _cannot_write(target, exc) from None
+            raise _cannot_write(target, exc.strerror or str(exc)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

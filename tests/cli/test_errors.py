@@ -196,6 +196,29 @@ def test_out_that_is_a_folder(tmp_path, tiny_data):
     before = _files(tmp_path)
     res = runner.invoke(app, ["describe", "--descriptor", "raw", "--data", str(tiny_data), "--out", str(folder)])
     _check_cannot_write(res, folder, tmp_path, before)
+    assert "it is a folder" in res.stderr
+
+
+def test_run_directory_that_is_a_file(tmp_path, tiny_data):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder\n")
+    before = _files(tmp_path)
+    res = runner.invoke(app, ["train", "--data", str(tiny_data), "--denoiser", "dncnn", "--descriptor", "none",
+                              "--out", str(blocker), *[a for s in TINY for a in ("--set", s)]])
+    _check_cannot_write(res, blocker, tmp_path, before)
+    assert "it is a file, not a folder" in res.stderr
+
+
+def test_make_dirs_names_what_is_in_the_way(tmp_path):
+    from hpdesc.atomic import make_dirs
+    from hpdesc.errors import WriteError
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(WriteError, match=r"cannot write .*file\.txt: .*file\.txt is not a folder"):
+        make_dirs(blocker)
+    with pytest.raises(WriteError, match=r"cannot write .*run: .*file\.txt is not a folder"):
+        make_dirs(blocker / "sub", target=tmp_path / "run")
 
 
 def test_atomic_path_reports_the_target(tmp_path):
