@@ -151,8 +151,8 @@ def check_trainable_components(cfg) -> None:
     """Build the models ``hpdesc train`` would train and refuse untrainable ones (:func:`check_trainable`).
 
     Run before anything is written or trained, so ``hpdesc train --descriptor sift`` is one line.
-    Only built, not run: the contract checks of :func:`build_checked` follow in
-    :func:`hpdesc.config.validate_components`.
+    Built only (run once on a dummy batch only if it makes its weights on its first call); the
+    contract checks of :func:`build_checked` follow in :func:`hpdesc.config.validate_components`.
     """
     for section in trained_sections(cfg):
         comp = cfg.component(section)
