@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from hpdesc import config as C
+from hpdesc.atomic import check_writable, make_dirs
 from hpdesc.errors import PluginError, UsageError
-from hpdesc.training.run import RunDir, new_run_dir
+from hpdesc.training.run import RunDir, new_run_dir, runs_root
 from hpdesc.training.run import latest_run as _latest
 
 # keyword arguments of train() that map onto config keys (the CLI's flags)
@@ -81,6 +82,7 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     """
     from hpdesc.training import distribute
     from hpdesc.training.pipeline import provenance, run_training
+    from hpdesc.validate import check_trainable_components
 
     reporter = _reporter(progress)
     if resume is not None:
@@ -97,6 +99,9 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
                                      max_epochs_this_session=max_epochs_this_session)
     cfg = resolve_config(config, sets, **flags)
     cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
+    if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
+        check_writable(out if out is not None else runs_root(), folder=True)
+    check_trainable_components(cfg)  # `--descriptor sift`: one line, before anything is written
     entries = C.validate_components(cfg)
     if not cfg.data.path:
         reporter.log("using the embedded dataset (built on first use)")
@@ -120,7 +125,7 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
         if run.config.exists():
             raise UsageError(f"{run.path} already holds a run", hint=f"continue it with --resume {run.path} "
                              "or choose another --out")
-        run.path.mkdir(parents=True, exist_ok=True)
+        make_dirs(run.path)
     else:
         run = new_run_dir(cfg.denoiser.name, cfg.descriptor.name if cfg.trains_descriptor else "none")
     cfg.save(run.config)

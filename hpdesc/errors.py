@@ -40,3 +40,21 @@ class UnknownComponentError(PluginError, UsageError):
 
 class TrainingError(HpdescError):
     """Training diverged or collapsed (NaN loss, all descriptors at one point)."""
+
+
+class ParameterError(UsageError, ValueError):
+    """A component parameter with a bad value, raised by a factory's own checks (exit 2).
+
+    Factories (hpdesc's and plugins') raise it for a value out of range or of the wrong type; the
+    registry reports it as the user's error naming the component. Anything else raised inside a
+    factory is the component's own failure (:class:`PluginError`). A ``ValueError`` subclass, so
+    code that catches ``ValueError`` around a factory keeps working.
+    """
+
+
+class WriteError(UsageError, OSError):
+    """An output that cannot be written: its folder cannot be made or written, or it is a folder (exit 2).
+
+    Also an ``OSError``, so code that treats a failed optional write (a cache entry, the runs'
+    ``latest`` pointer) as harmless keeps doing so.
+    """

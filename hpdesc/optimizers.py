@@ -1,26 +1,28 @@
 """Optimizer factories: thin, explicit wrappers around ``keras.optimizers``.
 
 Each takes the contract's ``learning_rate`` and the optimizer's own keyword parameters with
-Keras' names; an unknown parameter raises ``TypeError``, a bad value ``ValueError``.
+Keras' names; an unknown parameter raises ``TypeError``, a bad value
+:class:`~hpdesc.errors.ParameterError` (a ``ValueError``).
 """
 
 from __future__ import annotations
 
 import keras
 
+from hpdesc.errors import ParameterError
 from hpdesc.models.layers import check_bool, check_float
 
 
 def _common(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm):
     kwargs = {"learning_rate": check_float("learning_rate", learning_rate, minimum=0.0)}
     if kwargs["learning_rate"] <= 0.0:
-        raise ValueError(f"parameter 'learning_rate' must be > 0, got {learning_rate!r}")
+        raise ParameterError(f"parameter 'learning_rate' must be > 0, got {learning_rate!r}")
     for name, value in (("weight_decay", weight_decay), ("clipnorm", clipnorm),
                         ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)):
         if value is not None:
             kwargs[name] = check_float(name, value, minimum=0.0)
     if clipnorm is not None and global_clipnorm is not None:
-        raise ValueError("parameters 'clipnorm' and 'global_clipnorm' cannot both be set")
+        raise ParameterError("parameters 'clipnorm' and 'global_clipnorm' cannot both be set")
     return kwargs
 
 

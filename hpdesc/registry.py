@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-from hpdesc.errors import PluginError, UnknownComponentError, UsageError
+from hpdesc.errors import HpdescError, ParameterError, PluginError, UnknownComponentError, UsageError
 
 GROUPS: dict[str, str] = {
     "denoiser": "hpdesc.denoisers",
@@ -63,6 +63,18 @@ class Entry:
         """First docstring line of the factory (imports the plugin module)."""
         doc = inspect.getdoc(self.load()) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def describe(self) -> str:
+        """``denoiser 'ffdnet' from hpdesc-ffdnet 1.0.0 (hpdesc_ffdnet.ffdnet:ffdnet)``, for errors."""
+        return (f"{self.kind.replace('_', ' ')} {self.name!r} from {self.distribution} {self.version} "
+                f"({self.value})")
+
+    def failure_hint(self) -> str:
+        """Where to report a component that fails on its own (not because of the user's input)."""
+        if self.distribution.lower() == "hpdesc":
+            return "this is a bug in hpdesc; please report it with the command you ran"
+        return (f"this is a bug in the {self.distribution} plugin: report it to its authors, or pick "
+                f"another {self.kind.replace('_', ' ')} (`hpdesc plugins` lists them)")
 
     def to_dict(self) -> dict[str, str]:
         d = asdict(self)
@@ -179,21 +191,51 @@ def load(kind: str, name: str) -> Callable[..., Any]:
 
 
 def build(kind: str, name: str, /, *args: Any, **params: Any) -> Any:
-    """Call a component's factory; bad parameters become one clear UsageError line.
+    """Call a component's factory; every failure is one line that says whose it is.
 
     ``args``/``params`` are what the contract passes (``input_shape``, ``dim``, ``learning_rate``)
-    plus what the user set.
+    plus what the user set. Who is to blame (docs/plugins.md, "Parameters"):
+
+    * the call does not fit the factory's signature (an unknown or missing parameter; a factory
+      with ``**kwargs`` accepts any keyword): the user's, a :class:`UsageError` listing the
+      parameters the factory accepts; the factory is not called;
+    * the factory raises :class:`~hpdesc.errors.ParameterError` (its documented value checks,
+      e.g. ``hpdesc.models.layers.check_float``): the user's, a :class:`UsageError` naming the
+      component; any other hpdesc error passes through unchanged;
+    * the factory raises anything else (``TypeError`` and ``ValueError`` included): the
+      component's own failure, a :class:`PluginError` naming it, its distribution and version.
     """
     entry = get(kind, name)
     factory = entry.load()
     try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a callable without an introspectable signature
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(*args, **params)
+        except TypeError as exc:
+            raise _rejected(entry, factory, params, exc) from None
+    try:
         return factory(*args, **params)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(
-            f"{kind.replace('_', ' ')} {name!r} ({entry.distribution}) rejected its parameters "
-            f"{_fmt_params(params)}: {exc}",
-            hint=f"parameters it accepts: {', '.join(accepted_params(factory)) or 'none'}",
+    except ParameterError as exc:
+        raise _rejected(entry, factory, params, exc) from exc
+    except HpdescError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
+        raise PluginError(
+            f"{entry.describe()} failed while building with {_fmt_params(params)}: "
+            f"{type(exc).__name__}: {exc}",
+            hint=entry.failure_hint(),
         ) from exc
+
+
+def _rejected(entry: Entry, factory: Callable[..., Any], params: dict[str, Any], exc: Exception) -> UsageError:
+    return UsageError(
+        f"{entry.kind.replace('_', ' ')} {entry.name!r} ({entry.distribution}) rejected its parameters "
+        f"{_fmt_params(params)}: {exc}",
+        hint=f"parameters it accepts: {', '.join(accepted_params(factory)) or 'none'}",
+    )
 
 
 def accepted_params(factory: Callable[..., Any]) -> list[str]:

@@ -48,15 +48,11 @@ _SECTION_KIND = {"denoiser_optimizer": "optimizer", "descriptor_optimizer": "opt
 
 def _who(entry: Entry) -> str:
     """``denoiser 'ffdnet' from hpdesc-ffdnet 1.0.0 (hpdesc_ffdnet.ffdnet:ffdnet)``."""
-    return (f"{entry.kind.replace('_', ' ')} {entry.name!r} from {entry.distribution} {entry.version} "
-            f"({entry.value})")
+    return entry.describe()
 
 
 def _hint(entry: Entry) -> str:
-    if entry.distribution.lower() == "hpdesc":
-        return "this is a bug in hpdesc; please report it with the command you ran"
-    return (f"this is a bug in the {entry.distribution} plugin: report it to its authors, or pick "
-            f"another {entry.kind.replace('_', ' ')} (`hpdesc plugins` lists them)")
+    return entry.failure_hint()
 
 
 def _broke(entry: Entry, what: str) -> PluginError:
@@ -83,7 +79,7 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
     Raises:
         UnknownComponentError / UsageError: unknown or ambiguous name, rejected parameter
             (from the registry, one line).
-        PluginError: the plugin failed to import, raised while building, returned the wrong
+        PluginError: the plugin failed to import, failed while building, returned the wrong
             type, or its model / loss misbehaved on a dummy batch; the message names the
             distribution, version and entry point.
     """
@@ -101,14 +97,67 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
         args["dim"] = dim
     if kind == "optimizer":
         args["learning_rate"] = params.pop("learning_rate", learning_rate)
-    try:
-        obj = registry.build(kind, name, **args, **params)
-    except HpdescError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - plugin code may raise anything
-        raise _broke(entry, f"raised while building: {type(exc).__name__}: {exc}") from exc
+    obj = registry.build(kind, name, **args, **params)  # its errors are one line already
     check(entry, obj, input_shape=input_shape, dim=dim)
     return obj
+
+
+def trained_sections(cfg) -> tuple[str, ...]:
+    """The model slots ``hpdesc train`` must train for ``cfg`` (a :class:`hpdesc.config.RunConfig`).
+
+    The descriptor when there is one; else the denoiser (a denoiser-only run). A denoiser without
+    weights (``identity``, a classical filter) is a valid fixed input for a trained descriptor, so
+    its slot is not one that must train then.
+    """
+    return ("descriptor",) if cfg.trains_descriptor else ("denoiser",)
+
+
+def ensure_built(model, input_shape: tuple[int, int, int] = (32, 32, 1)):
+    """``model`` with its weights made: a subclassed model makes them on its first call only.
+
+    Until then it has no trainable weights and would look untrainable. A model that fails on the
+    dummy batch is returned as it is: :func:`build_checked` reports that failure.
+    """
+    if getattr(model, "built", True) is False:
+        try:
+            model(np.zeros((1, *input_shape), np.float32), training=False)
+        except Exception:  # noqa: BLE001 - reported by build_checked with the plugin's name
+            pass
+    return model
+
+
+def check_trainable(cfg, section: str, model) -> None:
+    """Raise a UsageError if ``model`` fills a slot ``hpdesc train`` must train but has nothing to train.
+
+    The rule is the pipeline's: a model is trainable when it has trainable weights
+    (:func:`hpdesc.models.is_trainable`, after :func:`ensure_built`); ``sift``, ``raw``,
+    ``identity`` and frozen models have none.
+    """
+    from hpdesc.models import is_trainable
+
+    if section not in trained_sections(cfg) or is_trainable(ensure_built(model)):
+        return
+    name = cfg.component(section).name
+    if section == "descriptor":
+        raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
+                         hint=f"{name} has no weights to train; to train a descriptor, pick one that has "
+                              "(see `hpdesc plugins --kind descriptor`)")
+    raise UsageError(f"{name} is not trainable; use hpdesc denoise --denoiser {name}",
+                     hint=f"a denoiser without weights is only the fixed input of a trained descriptor "
+                          f"(e.g. --denoiser {name} --descriptor hardnet)")
+
+
+def check_trainable_components(cfg) -> None:
+    """Build the models ``hpdesc train`` would train and refuse untrainable ones (:func:`check_trainable`).
+
+    Run before anything is written or trained, so ``hpdesc train --descriptor sift`` is one line.
+    Built only (run once on a dummy batch only if it makes its weights on its first call); the
+    contract checks of :func:`build_checked` follow in :func:`hpdesc.config.validate_components`.
+    """
+    for section in trained_sections(cfg):
+        comp = cfg.component(section)
+        model = registry.build(section, comp.name, input_shape=(32, 32, 1), **comp.params)
+        check_trainable(cfg, section, model)
 
 
 def check(entry: Entry, obj: Any, input_shape: tuple[int, int, int] = (32, 32, 1),

@@ -126,3 +126,137 @@ def test_console_script_sees_plugin(plugins):
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "charbonnier" in {r["name"] for r in json.loads(out.stdout)}
+
+
+# -- who is to blame for an error while building (issue 13 item 7) ---------------------------------
+FACTORIES = '''
+"""Fake factories that fail in different ways."""
+
+from hpdesc.errors import ParameterError
+
+calls = []
+
+
+def strict(input_shape=(32, 32, 1), width=4):
+    """Checks its parameter the documented way."""
+    calls.append(width)
+    if width < 1:
+        raise ParameterError(f"parameter 'width' must be >= 1, got {width}")
+    return ("strict", width)
+
+
+def uses_checks(input_shape=(32, 32, 1), rate=0.5):
+    """Uses hpdesc's own parameter checks."""
+    from hpdesc.models.layers import check_float
+
+    return check_float("rate", rate, minimum=0.0, maximum=1.0)
+
+
+def buggy_value(input_shape=(32, 32, 1), width=4):
+    """A bug inside: a ValueError that has nothing to do with the user's parameters."""
+    raise ValueError("operands could not be broadcast together")
+
+
+def buggy_type(input_shape=(32, 32, 1), width=4):
+    """A bug inside: a wrong internal call."""
+    return len(width)
+
+
+def flexible(input_shape=(32, 32, 1), **kwargs):
+    """Takes any keyword (timm style)."""
+    return ("flexible", kwargs)
+'''
+
+
+@pytest.fixture()
+def failing(tmp_path, monkeypatch):
+    root = tmp_path / "site"
+    make_dist(root, "fail-plugin", "0.3.0",
+              {"hpdesc.denoisers": {n: f"fakeplug_fail:{n}" for n in
+                                    ("strict", "uses_checks", "buggy_value", "buggy_type", "flexible")}},
+              {"fakeplug_fail": FACTORIES})
+    activate(root, monkeypatch)
+    yield sys.modules
+    registry.refresh()
+
+
+def test_unknown_parameter_is_caught_before_the_factory_runs(failing):
+    with pytest.raises(UsageError) as info:
+        registry.build("denoiser", "strict", input_shape=(32, 32, 1), widht=3)
+    err = info.value
+    assert not isinstance(err, PluginError) and err.exit_code == 2
+    assert "'strict'" in err.message and "rejected its parameters" in err.message and "widht" in err.message
+    assert err.hint == "parameters it accepts: input_shape, width"
+    assert failing["fakeplug_fail"].calls == []  # the call was checked against the signature first
+    with pytest.raises(UsageError, match="rejected its parameters.*too many positional"):
+        registry.build("denoiser", "strict", (32, 32, 1), 3, 4)
+
+
+def test_parameter_error_inside_the_factory_is_the_users(failing):
+    with pytest.raises(UsageError) as info:
+        registry.build("denoiser", "strict", input_shape=(32, 32, 1), width=0)
+    err = info.value
+    assert not isinstance(err, PluginError) and err.exit_code == 2
+    assert "'strict'" in err.message and "fail-plugin" in err.message
+    assert "rejected its parameters" in err.message and "parameter 'width' must be >= 1, got 0" in err.message
+    assert "width" in err.hint
+    # hpdesc's own checks (hpdesc.models.layers.check_*) raise the same type
+    with pytest.raises(UsageError, match="parameter 'rate' must be <= 1.0") as info:
+        registry.build("denoiser", "uses_checks", rate=2.0)
+    assert not isinstance(info.value, PluginError)
+
+
+@pytest.mark.parametrize("name,raised", [("buggy_value", "ValueError: operands could not be broadcast"),
+                                         ("buggy_type", "TypeError: object of type 'int' has no len()")])
+def test_error_inside_the_factory_is_the_plugins(failing, name, raised):
+    with pytest.raises(PluginError) as info:
+        registry.build("denoiser", name, input_shape=(32, 32, 1), width=2)
+    err = info.value
+    assert not isinstance(err, UsageError) and err.exit_code == 1
+    assert "rejected" not in err.message
+    assert f"denoiser '{name}' from fail-plugin 0.3.0" in err.message and "failed while building" in err.message
+    assert raised in err.message and "width=2" in err.message
+    assert "fail-plugin" in err.hint and "report" in err.hint
+
+
+def test_factory_with_kwargs_accepts_anything(failing):
+    assert registry.build("denoiser", "flexible", anything=1) == ("flexible", {"anything": 1})
+
+
+@pytest.mark.parametrize("kind,name,params,needle", [
+    ("optimizer", "adam", {"learning_rate": -1.0}, "parameter 'learning_rate'"),
+    ("optimizer", "adam", {"learning_rate": 0.0}, "parameter 'learning_rate' must be > 0"),
+    ("optimizer", "sgd", {"learning_rate": 0.1, "clipnorm": 1.0, "global_clipnorm": 1.0}, "'clipnorm'"),
+    ("optimizer", "sgd", {"learning_rate": 0.1, "momentum": 1.5}, "parameter 'momentum'"),
+    ("denoiser", "dncnn", {"input_shape": (32, 32, 1), "depth": 0}, "parameter 'depth'"),
+    ("denoiser", "dncnn", {"input_shape": (32, 32, 1), "activation": "tanh"}, "parameter 'activation'"),
+    ("denoiser", "dncnn", {"input_shape": (32, 32, 1), "init": "nope"}, "parameter 'init'"),
+    ("denoiser", "dncnn", {"input_shape": (32, 32, 1), "final_init": "nope"}, "parameter 'final_init'"),
+    ("descriptor", "raw", {"input_shape": (32, 32, 1), "size": 5}, "parameter 'size'"),
+    ("descriptor", "sift", {"input_shape": (32, 32, 3)}, "parameter 'input_shape'"),
+    ("descriptor_loss", "triplet", {"margin": -1.0}, "parameter 'margin'"),
+])
+def test_builtin_bad_values_are_user_errors(kind, name, params, needle):
+    with pytest.raises(UsageError) as info:
+        registry.build(kind, name, **params)
+    assert not isinstance(info.value, PluginError) and info.value.exit_code == 2
+    assert "rejected its parameters" in info.value.message and needle in info.value.message
+
+
+_PENDING = "raises a plain ValueError for a bad value; needs ParameterError (outside this change's scope)"
+
+
+@pytest.mark.parametrize("kind,name,params,needle", [
+    pytest.param("descriptor_loss", "triplet", {"reduction": "x"}, "parameter 'reduction'",
+                 marks=pytest.mark.xfail(strict=True, reason=f"hpdesc/losses/descriptor.py {_PENDING}")),
+    pytest.param("denoiser", "ffdnet", {"input_shape": (32, 32, 1), "sigma": "x"}, "parameter 'sigma'",
+                 marks=pytest.mark.xfail(strict=True, reason=f"hpdesc_ffdnet/ffdnet.py {_PENDING}")),
+    pytest.param("denoiser_loss", "ssim", {"window": 4}, "parameter 'window'",
+                 marks=pytest.mark.xfail(strict=True, reason=f"hpdesc_ffdnet/losses.py {_PENDING}")),
+])
+def test_bad_values_pending_parameter_error(kind, name, params, needle):
+    if name not in registry.names(kind):
+        pytest.skip(f"{name} is not installed")
+    with pytest.raises(UsageError) as info:
+        registry.build(kind, name, **params)
+    assert not isinstance(info.value, PluginError) and needle in info.value.message

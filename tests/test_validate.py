@@ -15,6 +15,8 @@ BAD = '''
 import keras
 from keras import ops
 
+from hpdesc.errors import ParameterError
+
 
 def wrong_type(input_shape=(32, 32, 1)):
     """Returns a string instead of a model."""
@@ -30,13 +32,13 @@ def wrong_shape(input_shape=(32, 32, 1)):
 def picky(input_shape=(32, 32, 1), width=4):
     """Only knows `width`."""
     if width < 1:
-        raise ValueError(f"parameter 'width' must be >= 1, got {width}")
+        raise ParameterError(f"parameter 'width' must be >= 1, got {width}")
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, inputs)
 
 
 def crashes(input_shape=(32, 32, 1)):
-    """Raises something other than TypeError/ValueError."""
+    """Fails on its own while building (not because of its parameters)."""
     raise RuntimeError("CUDA out of memory")
 
 

@@ -112,7 +112,12 @@ def register(app: typer.Typer) -> None:
             return
         from rich.text import Text
 
+        from hpdesc.atomic import check_writable
         from hpdesc.benchmark import report
+
+        for target in (json_out, md_out, plot):  # before the evaluation, not after it
+            if target is not None:
+                check_writable(target)
 
         files = list(compare or [])
         if descriptors is not None:
@@ -155,8 +160,10 @@ def register(app: typer.Typer) -> None:
 
         Example: hpdesc benchmark export-csv runs/r1/desc.h5 hpatches-benchmark/data/descriptors --name mynet
         """
+        from hpdesc.atomic import check_writable
         from hpdesc.benchmark.csvio import export_csv
 
+        check_writable(out)  # export_csv makes its folders directly
         root = export_csv(descriptors, out, name, sequence)
         console.print(f"exported {descriptors} to {root}")
 

@@ -341,8 +341,10 @@ def build_dataset(path, sources: Sequence[SequenceSource], n_patches: int, seed:
     left out and listed in the config as ``dropped``. ``progress(done, total)`` counts both
     passes (total = 2 x sequences).
     """
+    from hpdesc.atomic import check_writable
     from hpdesc.data.store import DatasetWriter
 
+    check_writable(path)  # before the extraction, not after it
     total = 2 * len(sources)
     done = 0
     frames: dict[str, Frames] = {}

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from hpdesc.atomic import atomic_path
+from hpdesc.atomic import atomic_path, check_writable, make_dirs
 from hpdesc.data.images import IMAGES
 from hpdesc.data.store import DatasetWriter, PatchDataset
 from hpdesc.errors import DataFormatError, UsageError
@@ -102,6 +102,7 @@ def import_release(src: str | os.PathLike, out: str | os.PathLike, noise=None, s
     if layout == "sequences":
         raise UsageError(f"{src}: image-sequence layout; use import_sequences")
     seq_dirs = _sequence_dirs(src)
+    check_writable(out)
     # pass 1: counts (cheap: PNG headers via full read is fine at HPatches scale per sequence)
     counts = []
     for d in seq_dirs:
@@ -148,11 +149,11 @@ def export_release(ds: PatchDataset, out: str | os.PathLike, kind: str = "nhpatc
     out = Path(out)
     if out.exists():
         raise UsageError(f"{out}: already exists; choose a new folder")
+    check_writable(out)
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
         for i, seq in enumerate(ds.sequences):
-            d = tmp / seq
-            d.mkdir(parents=True)
+            d = make_dirs(tmp / seq, target=out)
             clean = ds.patches(seq, kind="clean")
             noisy = ds.patches(seq, kind="noisy") if kind == "nhpatches" else None
             for j, im in enumerate(IMAGES):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from hpdesc.atomic import atomic_path, write_text_atomic
+from hpdesc.atomic import atomic_path, make_dirs, write_text_atomic
 from hpdesc.errors import UsageError
 from hpdesc.experiments.runinfo import STAGES, TASKS, RunInfo, read_run
 from hpdesc.experiments.sweepfile import METRICS, fmt_value, short_key
@@ -404,8 +404,7 @@ def _budget(comp: Comparison) -> str:
 
 def write_report(comp: Comparison, out, *, curves: bool = True) -> dict:
     """Write ``report.md``, ``results.csv`` and ``curves_*.png`` into ``out``; returns their paths."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dirs(out)
     written = {"markdown": out / "report.md", "csv": out / "results.csv", "figures": []}
     figures = []
     if curves:

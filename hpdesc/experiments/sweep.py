@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from hpdesc import config as C
-from hpdesc.atomic import write_text_atomic
+from hpdesc.atomic import make_dirs, write_text_atomic
 from hpdesc.errors import ConfigError, HpdescError
 from hpdesc.experiments.runinfo import has_started, is_complete, read_run
 from hpdesc.experiments.sweepfile import SweepSpec, fmt_value, short_key
@@ -121,8 +121,7 @@ def subprocess_runner(sweep_dir: Path, threads: int | None = None) -> Runner:
     """Train each run in a child ``python -m hpdesc train`` (for ``--jobs N``); output to logs/."""
 
     def run(item: PlannedRun, resume: bool) -> dict:
-        logs = sweep_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        logs = make_dirs(sweep_dir / "logs")
         cmd = [sys.executable, "-m", "hpdesc", "train"]
         if resume:
             cmd += ["--resume", str(item.path)]
@@ -352,7 +351,7 @@ class Sweep:
 
     def run(self) -> "Sweep":
         """Run every planned run; returns self (``items``, ``greedy``, ``best()`` hold the outcome)."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)  # an unwritable --out: one line, before any run
         self.data_path()
         if self.spec.mode == "grid" or not self.spec.axes:
             items = self.plan_grid()  # every run planned (and checked) before the first starts

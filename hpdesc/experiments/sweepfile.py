@@ -396,18 +396,21 @@ def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int
                       loc: _Locator) -> None:
     """Build each component of ``rc`` not built yet (as :func:`hpdesc.config.validate_components`)."""
     from hpdesc import registry
+    from hpdesc.validate import check_trainable
 
     for section, kind in C.COMPONENTS.items():
         if section.startswith("descriptor") and not rc.trains_descriptor:
             continue
         comp = rc.component(section)
-        sig = json.dumps([section, comp.to_dict()], sort_keys=True, default=str)
+        # trains_descriptor: whether a weightless denoiser is allowed depends on it (check_trainable)
+        sig = json.dumps([section, comp.to_dict(), rc.trains_descriptor], sort_keys=True, default=str)
         if sig in checked:
             continue
         try:
             registry.get(kind, comp.name)
             extra = {"input_shape": (32, 32, 1)} if kind in ("denoiser", "descriptor") else {}
-            registry.build(kind, comp.name, **extra, **comp.params)
+            built = registry.build(kind, comp.name, **extra, **comp.params)
+            check_trainable(rc, section, built)  # `descriptor = "sift"`: refused before any run
         except HpdescError as exc:
             involved = [a for a in sorted(choice) if spec.axes[a].section == section]
             if involved:

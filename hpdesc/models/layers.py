@@ -13,42 +13,44 @@ import numbers
 import keras
 from keras import ops
 
+from hpdesc.errors import ParameterError
+
 ACTIVATIONS = ("relu", "leaky_relu")
 INITIALIZERS = ("he_normal", "glorot_normal", "xavier", "orthogonal")
 
 
-# -- parameter checks (ValueError / TypeError messages name the parameter) -------------------
+# -- parameter checks (ParameterError, a ValueError, naming the parameter) -----------------------
 
 
 def check_int(name: str, value, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``minimum``, else raise ValueError naming ``name``."""
+    """Return ``value`` if it is an int >= ``minimum``, else raise ParameterError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"parameter '{name}' must be an integer, got {value!r}")
+        raise ParameterError(f"parameter '{name}' must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"parameter '{name}' must be >= {minimum}, got {value!r}")
+        raise ParameterError(f"parameter '{name}' must be >= {minimum}, got {value!r}")
     return int(value)
 
 
 def check_float(name: str, value, minimum: float | None = None, maximum: float | None = None,
                 include_max: bool = True) -> float:
-    """Return ``value`` as float if it is a number in range, else raise ValueError naming ``name``."""
+    """Return ``value`` as float if it is a number in range, else raise ParameterError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"parameter '{name}' must be a number, got {value!r}")
+        raise ParameterError(f"parameter '{name}' must be a number, got {value!r}")
     value = float(value)
     if value != value:  # NaN
-        raise ValueError(f"parameter '{name}' must be a number, got nan")
+        raise ParameterError(f"parameter '{name}' must be a number, got nan")
     if minimum is not None and value < minimum:
-        raise ValueError(f"parameter '{name}' must be >= {minimum}, got {value!r}")
+        raise ParameterError(f"parameter '{name}' must be >= {minimum}, got {value!r}")
     if maximum is not None and (value > maximum or (not include_max and value == maximum)):
         bound = "<=" if include_max else "<"
-        raise ValueError(f"parameter '{name}' must be {bound} {maximum}, got {value!r}")
+        raise ParameterError(f"parameter '{name}' must be {bound} {maximum}, got {value!r}")
     return value
 
 
 def check_bool(name: str, value) -> bool:
-    """Return ``value`` if it is a bool, else raise ValueError naming ``name``."""
+    """Return ``value`` if it is a bool, else raise ParameterError naming ``name``."""
     if not isinstance(value, bool):
-        raise ValueError(f"parameter '{name}' must be true or false, got {value!r}")
+        raise ParameterError(f"parameter '{name}' must be true or false, got {value!r}")
     return value
 
 
@@ -57,14 +59,14 @@ def check_input_shape(input_shape, divisor: int = 1, minimum: int = 1) -> tuple[
     try:
         shape = tuple(int(s) for s in input_shape)
     except (TypeError, ValueError):
-        raise ValueError(f"parameter 'input_shape' must be (H, W, C), got {input_shape!r}") from None
+        raise ParameterError(f"parameter 'input_shape' must be (H, W, C), got {input_shape!r}") from None
     if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"parameter 'input_shape' must be (H, W, C), got {input_shape!r}")
+        raise ParameterError(f"parameter 'input_shape' must be (H, W, C), got {input_shape!r}")
     h, w, _ = shape
     if h < minimum or w < minimum:
-        raise ValueError(f"parameter 'input_shape' needs H, W >= {minimum}, got {shape!r}")
+        raise ParameterError(f"parameter 'input_shape' needs H, W >= {minimum}, got {shape!r}")
     if h % divisor or w % divisor:
-        raise ValueError(
+        raise ParameterError(
             f"parameter 'input_shape' needs H and W divisible by {divisor} for this model, got {shape!r}"
         )
     return shape
@@ -80,7 +82,7 @@ def activation_layer(activation: str = "relu", alpha: float = 0.2, name: str | N
     if activation == "leaky_relu":
         alpha = check_float("alpha", alpha, minimum=0.0)
         return keras.layers.LeakyReLU(negative_slope=alpha, name=name)
-    raise ValueError(
+    raise ParameterError(
         f"parameter 'activation' must be one of {', '.join(ACTIVATIONS)}; got {activation!r}"
     )
 
@@ -93,7 +95,7 @@ def initializer(name: str = "he_normal"):
         return keras.initializers.GlorotNormal()
     if name == "orthogonal":
         return keras.initializers.Orthogonal()
-    raise ValueError(f"parameter 'init' must be one of {', '.join(INITIALIZERS)}; got {name!r}")
+    raise ParameterError(f"parameter 'init' must be one of {', '.join(INITIALIZERS)}; got {name!r}")
 
 
 def check_common(activation: str, alpha: float, init: str) -> None:

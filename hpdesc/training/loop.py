@@ -44,6 +44,30 @@ class EpochBudget:
             self.left -= 1
 
 
+@dataclass
+class EarlyStopping:
+    """The patience rule, one copy for the live loop and for the replay on resume.
+
+    An epoch improves only if its validation loss is strictly below the best so far (a tie, a
+    missing or a NaN loss is no improvement); training stops once ``patience`` epochs in a row did
+    not improve (``patience=0``: never).
+    """
+
+    patience: int = 0
+    best: float = math.inf
+    since_best: int = 0
+
+    def update(self, val_loss: float | None) -> None:
+        if val_loss is not None and val_loss < self.best:
+            self.best, self.since_best = float(val_loss), 0
+        else:
+            self.since_best += 1
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.patience) and self.since_best >= self.patience
+
+
 LOSS_READBACK = 32  # training steps between host read-backs of device losses (one sync per chunk)
 
 
@@ -108,17 +132,12 @@ def fit_stage(stage: str, trainer, make_batches: Callable[[int], Iterator], step
     tb = cb.TensorBoardLog(run.tensorboard(stage))
     if tb.note and start == 0:
         reporter.log(tb.note)
-    best = min((r["val_loss"] for r in rows if r.get("val_loss") is not None), default=math.inf)
-    since_best = 0
-    for r in rows:  # replay the patience counter of the epochs already done
-        v = r.get("val_loss")
-        if v is not None and v <= min((q["val_loss"] for q in rows if q["epoch"] <= r["epoch"]), default=v):
-            since_best = 0
-        else:
-            since_best += 1
+    stopper = EarlyStopping(patience)
+    for r in rows:  # replay the epochs already done: a resumed run stops where an uninterrupted one would
+        stopper.update(r.get("val_loss"))
     try:
         for epoch in range(start, epochs):
-            if patience and since_best >= patience:
+            if stopper.exhausted:
                 reporter.log(f"{stage}: no validation improvement for {patience} epochs; stopping early")
                 break
             budget.take()
@@ -142,11 +161,7 @@ def fit_stage(stage: str, trainer, make_batches: Callable[[int], Iterator], step
             reporter.log(f"{stage} epoch {epoch + 1}/{epochs}: " +
                          ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("epoch", "seconds")) +
                          f" ({row['seconds']:.1f}s)")
-            v = row.get("val_loss")
-            if v is not None and v < best:
-                best, since_best = v, 0
-            else:
-                since_best += 1
+            stopper.update(row.get("val_loss"))
     finally:
         tb.close()
     return rows

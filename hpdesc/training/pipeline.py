@@ -149,10 +149,12 @@ def run_training(cfg: RunConfig, run: RunDir, *, reporter: Reporter | None = Non
 
 
 def _build(kind: str, cfg: RunConfig, section: str):
+    """A stage's model with its weights made (a subclassed one has none before its first call: "untrainable")."""
     from hpdesc import registry
+    from hpdesc.validate import ensure_built
 
     comp = cfg.component(section)
-    return registry.build(kind, comp.name, input_shape=(32, 32, 1), **comp.params)
+    return ensure_built(registry.build(kind, comp.name, input_shape=(32, 32, 1), **comp.params))
 
 
 def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result):

@@ -22,8 +22,8 @@ import os
 import re
 from pathlib import Path
 
-from hpdesc.atomic import write_text_atomic
-from hpdesc.errors import UsageError
+from hpdesc.atomic import make_dirs, write_text_atomic
+from hpdesc.errors import UsageError, WriteError
 
 LATEST = "latest"
 
@@ -120,7 +120,11 @@ def new_run_dir(denoiser: str, descriptor: str, root: Path | None = None) -> Run
     while path.exists():
         n += 1
         path = root / f"{base}-{n}"
-    path.mkdir(parents=True)
+    make_dirs(root, target=path)  # an unwritable runs root is one line naming the run directory
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
     return RunDir(path)
 
 

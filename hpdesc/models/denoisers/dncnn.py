@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from hpdesc.errors import ParameterError
 from hpdesc.models.layers import (
     check_bool,
     check_common,
@@ -45,7 +46,7 @@ def dncnn(input_shape=(32, 32, 1), depth: int = 17, filters: int = 64, kernel: i
         try:
             initializer(final_init)
         except ValueError:
-            raise ValueError(f"parameter 'final_init' must be 'zeros' or one of the 'init' names; "
+            raise ParameterError(f"parameter 'final_init' must be 'zeros' or one of the 'init' names; "
                              f"got {final_init!r}") from None
     blk = dict(kernel=kernel, activation=activation, alpha=alpha, init=init)
 

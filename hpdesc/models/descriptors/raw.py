@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 
+from hpdesc.errors import ParameterError
 from hpdesc.models.layers import L2Normalize, PatchStandardize, check_input_shape, check_int
 
 
@@ -25,7 +26,7 @@ def raw(input_shape=(32, 32, 1), dim: int = 128, size: int | None = None) -> ker
         size = h
     size = check_int("size", size)
     if h % size or w % size or h // size != w // size:
-        raise ValueError(
+        raise ParameterError(
             f"parameter 'size' must divide the patch size {h}x{w} evenly (same factor); got {size}"
         )
     inputs = keras.Input(shape, name="patch")

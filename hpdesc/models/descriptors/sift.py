@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from hpdesc.errors import ParameterError
 from hpdesc.models.layers import check_bool, check_input_shape, check_int
 
 SIFT_DIM = 128
@@ -100,7 +101,7 @@ def sift(input_shape=(32, 32, 1), dim: int = 128, root: bool = False) -> SiftDes
     """
     shape = check_input_shape(input_shape, minimum=8)
     if shape[-1] != 1:
-        raise ValueError(f"parameter 'input_shape' must have 1 channel for sift, got {shape!r}")
+        raise ParameterError(f"parameter 'input_shape' must have 1 channel for sift, got {shape!r}")
     check_int("dim", dim)
     check_bool("root", root)
     model = SiftDescriptor(input_shape=shape, root=root, name="sift")
