@@ -235,6 +235,7 @@ def test_factory_with_kwargs_accepts_anything(failing):
     ("descriptor", "raw", {"input_shape": (32, 32, 1), "size": 5}, "parameter 'size'"),
     ("descriptor", "sift", {"input_shape": (32, 32, 3)}, "parameter 'input_shape'"),
     ("descriptor_loss", "triplet", {"margin": -1.0}, "parameter 'margin'"),
+    ("descriptor_loss", "triplet", {"reduction": "x"}, "parameter 'reduction'"),
 ])
 def test_builtin_bad_values_are_user_errors(kind, name, params, needle):
     with pytest.raises(UsageError) as info:
@@ -247,8 +248,6 @@ _PENDING = "raises a plain ValueError for a bad value; needs ParameterError (out
 
 
 @pytest.mark.parametrize("kind,name,params,needle", [
-    pytest.param("descriptor_loss", "triplet", {"reduction": "x"}, "parameter 'reduction'",
-                 marks=pytest.mark.xfail(strict=True, reason=f"hpdesc/losses/descriptor.py {_PENDING}")),
     pytest.param("denoiser", "ffdnet", {"input_shape": (32, 32, 1), "sigma": "x"}, "parameter 'sigma'",
                  marks=pytest.mark.xfail(strict=True, reason=f"hpdesc_ffdnet/ffdnet.py {_PENDING}")),
     pytest.param("denoiser_loss", "ssim", {"window": 4}, "parameter 'window'",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from keras import ops
 
+from hpdesc.errors import ParameterError
 from hpdesc.models.layers import check_bool, check_float
 
 REDUCTIONS = ("mae", "mse")
@@ -37,7 +38,7 @@ def triplet(margin: float = 1.0, reduction: str = "mae", eps: float = 1e-6):
     margin = check_float("margin", margin, minimum=0.0)
     eps = check_float("eps", eps, minimum=0.0)
     if reduction not in REDUCTIONS:
-        raise ValueError(
+        raise ParameterError(
             f"parameter 'reduction' must be one of {', '.join(REDUCTIONS)}; got {reduction!r}"
         )
 
