@@ -46,7 +46,11 @@ def default_data_path(progress: Callable[[int, int], None] | None = None) -> Pat
 
 
 def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfig:
-    """Layer defaults < ``config`` (path, dict or RunConfig) < ``sets`` < keyword flags."""
+    """Layer defaults < ``config`` (path, dict or RunConfig) < keyword flags < ``sets``.
+
+    ``sets`` come last, so their parameters reach the component a flag picked; a parameter given
+    for a component that a later layer replaces is a ConfigError (see :mod:`hpdesc.config`).
+    """
     skip = flags.pop("skip_denoiser", False)
     unknown = [k for k in flags if k not in _FLAG_KEYS]
     if unknown:
@@ -215,6 +219,25 @@ def describe_run(run_dir, dataset, split: str | None = None, progress=None) -> P
             ds.close()
 
 
+def _check_describe_params(params: Mapping, run, denoiser: str | None, descriptor: str | None) -> None:
+    """Parameters reach only a model picked by name; any other is refused (it would do nothing)."""
+    for role, given in params.items():
+        if role not in ("denoiser", "descriptor"):
+            raise UsageError(f"describe takes denoiser and descriptor parameters, not {role!r}")
+        name = denoiser if role == "denoiser" else descriptor
+        if not given or (name is not None and name not in ("none", "identity")):
+            continue
+        if name is not None:
+            why = f"the {role} is {name!r} (none)"
+        elif run is not None:
+            why = f"the run's trained {role} is used as it is"
+        else:
+            why = f"no {role} is used"
+        keys = ", ".join(f"{role}.{k}" for k in given)
+        raise UsageError(f"{keys} cannot take effect: {why}",
+                         hint=f"parameters apply to a {role} picked by name, e.g. --{role} NAME --set {role}.PARAM=VALUE")
+
+
 def describe(run=None, data=None, out=None, denoiser: str | None = None, descriptor: str | None = None,
              split: str | None = None, kind: str = "noisy", params: Mapping | None = None, progress=None) -> Path:
     """Write descriptors of a dataset (all sequences, or the test sequences of ``split``).
@@ -231,6 +254,7 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
     if out is None:
         raise UsageError("describe needs an output file (--out FILE.h5)")
     params = dict(params or {})
+    _check_describe_params(params, run, denoiser, descriptor)
     den_model = desc_model = None
     run_dir = None
     if run is not None:
