@@ -22,6 +22,14 @@ Format (TOML)::
     key = "denoiser_optimizer.learning_rate"   # SECTION.KEY: values are plain values
     values = [0.1, 0.01]
 
+A run's configuration is layered like ``hpdesc train``'s: defaults < ``[base]`` < ``--set``
+items < the run's axis values. The axes are one layer: axes that pick a component (``key =
+"denoiser"``) apply before parameter axes (``key = "denoiser.filters"``), so a parameter axis
+reaches whichever component was chosen, and a table value (``{ name = "unet", filters = 8 }``)
+is one component. A parameter given in ``[base]`` or by ``--set`` for a component that an axis
+then replaces reaches no factory in that run, so it is an error naming the parameter, the axis
+value and the line, never silently dropped: give it in the axis value's table instead.
+
 Every expanded configuration is resolved with :mod:`hpdesc.config` (names, types, value checks)
 and every distinct component is built once through the registry before a run starts; errors
 name the file, the line and the key.
@@ -107,17 +115,20 @@ class Axis:
     def section(self) -> str:
         return self.key.partition(".")[0]
 
+    @property
+    def picks_component(self) -> bool:
+        """Whether the axis sets a component's name (``denoiser``, ``denoiser.name``)."""
+        section, _, name = self.key.partition(".")
+        return section in C.COMPONENTS and name in ("", "name")
+
     def layer(self, i: int) -> dict:
-        """The config layer (nested dict) that sets value ``i``."""
+        """The config layer (nested dict) that sets value ``i`` (a table: one component)."""
         section, _, name = self.key.partition(".")
         value = copy.deepcopy(self.values[i])
         if name:
             return {section: {name: value}}
         if isinstance(value, Mapping):
-            # the name first: setting a new component name drops the old component's parameters
-            body = {"name": value["name"]} if "name" in value else {}
-            body.update({k: v for k, v in value.items() if k != "name"})
-            return {section: body}
+            return {section: dict(value)}
         return {section: {"name": value}}
 
     def to_dict(self) -> dict:
@@ -148,9 +159,14 @@ class SweepSpec:
         return C.apply_sets(cfg, self.sets)
 
     def config_dict(self, choice: Mapping[int, int]) -> dict:
-        """The nested config dict of the run that takes value ``choice[a]`` of axis ``a``."""
+        """The nested config dict of the run that takes value ``choice[a]`` of axis ``a``.
+
+        The axes are one layer over the base: axes that pick a component apply first, so a
+        parameter axis (``denoiser.filters``) reaches the component a component axis chose
+        whatever their order in the file.
+        """
         cfg = self.base_dict()
-        for a in sorted(choice):
+        for a in sorted(choice, key=lambda a: (not self.axes[a].picks_component, a)):
             cfg = C.merge(cfg, self.axes[a].layer(choice[a]))
         return cfg
 
@@ -347,6 +363,8 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
     cfg = C.defaults()
     for section, body in spec.base.items():
         items = body.items() if isinstance(body, Mapping) else [(None, body)]
+        # a table's name first (one table is one component, see hpdesc.config.merge)
+        items = sorted(items, key=lambda kv: kv[0] != "name")
         for key, value in items:
             layer = {section: ({key: value} if key is not None else value)}
             try:
@@ -380,6 +398,11 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
     for choice in choices:
         try:
             rc = C.from_dict(spec.config_dict(choice))
+        except HpdescError as exc:
+            line = loc.axis(max(choice), "values") if choice else None
+            _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
+        try:
+            C.check_descriptor_settings(rc)
         except HpdescError as exc:
             line = loc.axis(max(choice), "values") if choice else None
             _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
