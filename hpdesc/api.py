@@ -65,6 +65,26 @@ def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfi
     return cfg
 
 
+def _drop_ignored_params(cfg: C.RunConfig, reporter) -> None:
+    """Let a run saved before inert parameters were refused resume (the network is the same without them)."""
+    from hpdesc import registry
+    from hpdesc.errors import HpdescError
+    from hpdesc.models.layers import ignored_before_checks
+
+    for section in ("denoiser", "descriptor"):
+        comp = cfg.component(section)
+        if section == "descriptor" and not cfg.trains_descriptor:
+            continue
+        try:
+            factory = registry.load(section, comp.name)
+        except HpdescError:
+            continue  # building it reports the problem
+        for key in ignored_before_checks(comp.params, factory):
+            value = comp.params.pop(key)
+            reporter.log(f"note: this run was saved with {section}.{key} = {value!r}, which has no effect "
+                         f"in it (hpdesc now refuses it); resuming without it, the network is the same")
+
+
 def _reporter(progress):
     from hpdesc.training.loop import Reporter
 
@@ -97,6 +117,7 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
         if run.state().get("finished"):
             reporter.log(f"{run.path} already finished")
         _import_recorded(cfg)
+        _drop_ignored_params(cfg, reporter)
         return distribute.train_here(cfg, run, run_training, reporter=reporter,
                                      max_epochs_this_session=max_epochs_this_session)
     cfg = resolve_config(config, sets, **flags)
@@ -247,9 +268,9 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
     run's model of that role. ``kind``: which patches to read (``noisy`` or ``clean``).
     ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models.
     """
-    from hpdesc import registry
     from hpdesc.training.bench import write_described
     from hpdesc.training.infer import Pipeline
+    from hpdesc.validate import build_checked
 
     if out is None:
         raise UsageError("describe needs an output file (--out FILE.h5)")
@@ -263,10 +284,10 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
     elif descriptor is None:
         raise UsageError("describe needs --run RUN_DIR or --descriptor NAME (e.g. raw, sift)")
     if denoiser is not None:
-        den_model = None if denoiser in ("none", "identity") else registry.build(
-            "denoiser", denoiser, input_shape=(32, 32, 1), **params.get("denoiser", {}))
-    if descriptor is not None:
-        desc_model = registry.build("descriptor", descriptor, input_shape=(32, 32, 1), **params.get("descriptor", {}))
+        den_model = None if denoiser in ("none", "identity") else build_checked(
+            "denoiser", denoiser, params.get("denoiser", {}))
+    if descriptor is not None:  # checked: e.g. a dim that raw / sift cannot produce is refused
+        desc_model = build_checked("descriptor", descriptor, params.get("descriptor", {}))
     if desc_model is None:
         raise UsageError(f"{run}: the run has no descriptor (a denoiser-only run); use hpdesc denoise")
     if kind not in ("noisy", "clean"):

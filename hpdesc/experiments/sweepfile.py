@@ -418,7 +418,7 @@ def _describe(spec: SweepSpec, choice: Mapping[int, int]) -> str:
 def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int], checked: dict,
                       loc: _Locator) -> None:
     """Build each component of ``rc`` not built yet (as :func:`hpdesc.config.validate_components`)."""
-    from hpdesc import registry
+    from hpdesc.validate import build_checked
 
     for section, kind in C.COMPONENTS.items():
         if section.startswith("descriptor") and not rc.trains_descriptor:
@@ -428,9 +428,7 @@ def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int
         if sig in checked:
             continue
         try:
-            registry.get(kind, comp.name)
-            extra = {"input_shape": (32, 32, 1)} if kind in ("denoiser", "descriptor") else {}
-            registry.build(kind, comp.name, **extra, **comp.params)
+            build_checked(kind, comp.name, dict(comp.params))
         except HpdescError as exc:
             involved = [a for a in sorted(choice) if spec.axes[a].section == section]
             if involved:

@@ -54,6 +54,7 @@ def test_train_descriptor_parameter_without_a_descriptor_is_refused(tmp_path):
     (["--run", "RUN", "--set", "descriptor.root=true"], "descriptor.root"),
     (["--descriptor", "raw", "--set", "denoiser.depth=3"], "denoiser.depth"),
     (["--descriptor", "raw", "--denoiser", "identity", "--set", "denoiser.depth=3"], "denoiser.depth"),
+    (["--descriptor", "raw", "--set", "descriptor.dim=64"], "dim=64"),  # raw's width is size * size
 ])
 def test_describe_set_for_a_model_not_picked_by_name_is_refused(tmp_path, args, what):
     args = [str(tmp_path / "run") if a == "RUN" else a for a in args]
