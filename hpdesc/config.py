@@ -19,11 +19,13 @@ Parameters belong to the component they are given for:
   parameter some earlier layer gave for that previous component (a config file, ``--set``, a
   sweep's base) cannot reach any factory, so that is a :class:`~hpdesc.errors.ConfigError`
   naming it, the old and the new component. Only the defaults' own parameters (HardNet's
-  ``dropout = 0.1``, the default Adam's ``learning_rate``) go quietly with their component; a
-  saved ``config.toml`` repeats those values, and they count as defaults there too. An
-  optimizer's ``learning_rate`` is no exception: the defaults were tuned for Adam, and a new
-  optimizer starts from its own factory default (SGD 0.1, Adadelta 1.0) unless one is given
-  for it (``--descriptor-optimizer sgd --set descriptor_optimizer.learning_rate=0.05``).
+  ``dropout = 0.1``) go quietly with their component; a saved ``config.toml`` repeats those
+  values, and they count as defaults there too;
+* an optimizer's ``learning_rate`` is the stage's, not the optimizer's: the plugin contract
+  passes one to every optimizer (``build(learning_rate, **params)``) and ``training.lr_scaling``
+  scales it, so it stays when another optimizer is picked (default or given; it always takes
+  effect and the saved config shows it). ``--descriptor-optimizer sgd --set
+  descriptor_optimizer.learning_rate=0.1`` gives SGD its own rate.
 """
 from __future__ import annotations
 
@@ -51,6 +53,12 @@ COMPONENTS: dict[str, str] = {
     "descriptor_loss": "descriptor_loss",
     "denoiser_optimizer": "optimizer",
     "descriptor_optimizer": "optimizer",
+}
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    # parameters of a section that outlive a change of component: the contract passes a
+    # learning rate to every optimizer (docs/plugins.md), so it is the stage's setting
+    "denoiser_optimizer": ("learning_rate",),
+    "descriptor_optimizer": ("learning_rate",),
 }
 DESCRIPTOR_INPUTS = ("denoised", "clean", "noisy")
 PRECISIONS = ("float32", "mixed")
@@ -321,12 +329,13 @@ def same_component(a: str, b: str) -> bool:
 def given_params(section: str, body: Mapping) -> dict:
     """The parameters of a component table that are not hpdesc's defaults for it.
 
-    The defaults' own parameters (``dropout = 0.1`` of the default HardNet, the default Adam's
-    ``learning_rate``) belong to the default component, in the defaults layer and wherever a
-    saved config repeats them; everything else was somebody's choice.
+    The defaults' own parameters (``dropout = 0.1`` of the default HardNet) belong to the
+    default component, in the defaults layer and wherever a saved config repeats them;
+    everything else was somebody's choice. An optimizer's ``learning_rate`` belongs to the
+    stage (:data:`STAGE_PARAMS`) and is never counted.
     """
     default = _default_layer()[section]
-    params = {k: v for k, v in body.items() if k != "name"}
+    params = {k: v for k, v in body.items() if k != "name" and k not in STAGE_PARAMS.get(section, ())}
     if body.get("name") == default["name"]:
         params = {k: v for k, v in params.items()
                   if not (k in default and type(default[k]) is type(v) and default[k] == v)}
@@ -344,6 +353,7 @@ def _set_name(cfg: dict, section: str, name: Any, source: str | None = None) -> 
         cfg[section]["name"] = name  # another spelling of the same component keeps its parameters
         return
     given = given_params(section, cfg[section])
+    keep = {k: v for k, v in cfg[section].items() if k in STAGE_PARAMS.get(section, ())}
     if given:
         keys = [f"{section}.{k}" for k in given]
         what = section.replace("_", " ")
@@ -355,7 +365,7 @@ def _set_name(cfg: dict, section: str, name: Any, source: str | None = None) -> 
                  f"{'it' if len(keys) == 1 else 'them'}, or give {'it' if len(keys) == 1 else 'them'} "
                  f"for {name!r} (--set {keys[0]}=VALUE applies to the chosen {what}; in a file or "
                  f"sweep, in the same table as name = {name!r})")
-    cfg[section] = {"name": name}
+    cfg[section] = {"name": name, **keep}
 
 
 def _by(source: str, section: str) -> str:
@@ -533,7 +543,7 @@ def unused_descriptor_settings(cfg: RunConfig) -> list[str]:
         if not same_component(comp.name, default["name"]):
             out.append(f"{sec} = {comp.name!r}")
         else:
-            out += [f"{sec}.{k}" for k in given_params(sec, comp.to_dict())]
+            out += [f"{sec}.{k}" for k, v in comp.params.items() if k not in default or default[k] != v]
     return out
 
 

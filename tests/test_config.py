@@ -43,9 +43,10 @@ def test_parse_set(item, key, value):
 def test_set_component_name_both_spellings():
     assert C.resolve(sets=["denoiser=unet"]).denoiser.name == "unet"
     assert C.resolve(sets=["denoiser.name=unet"]).denoiser.name == "unet"
-    # the default component's own parameters (the default learning rate) go with it...
-    assert C.resolve(sets=["descriptor_optimizer=sgd"]).descriptor_optimizer.params == {}
-    # ...but a parameter given for it cannot silently vanish (tests/test_config_layers.py)
+    # changing the name keeps the stage's learning rate...
+    cfg = C.resolve(sets=["descriptor_optimizer=sgd"])
+    assert cfg.descriptor_optimizer.params == {"learning_rate": 2e-3}
+    # ...but a parameter given for the old optimizer cannot silently vanish (test_config_layers.py)
     with pytest.raises(ConfigError, match="descriptor_optimizer.momentum was set for 'adam'"):
         C.resolve(sets=["descriptor_optimizer.momentum=0.5", "descriptor_optimizer=sgd"])
 

@@ -3,8 +3,8 @@
 Parameters belong to the component they were given for. The parameters of the component that
 ends up chosen are always kept; a parameter the user gave (file, flag layer, ``--set``) for a
 component that a later layer replaced is an error naming it; a parameter that came from the
-defaults (HardNet's dropout, the default optimizers' learning rates) goes quietly with its
-component.
+defaults (HardNet's dropout) goes quietly with its component. An optimizer's learning rate is
+the stage's (the contract passes one to every optimizer): it stays.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ KINDS = [
 IDS = [k[0] for k in KINDS]
 
 
+def _lr(section):
+    """What stays of a section's defaults across a change of component: an optimizer's learning rate."""
+    return {k: v for k, v in C.defaults()[section].items() if k in C.STAGE_PARAMS.get(section, ())}
+
+
 def test_issue_example_keeps_set_parameters_for_the_flag_component():
     cfg = api.resolve_config(denoiser="unet", sets=["denoiser.activation=leaky_relu", "denoiser.alpha=0.3"])
     assert cfg.denoiser == C.Component("unet", {"activation": "leaky_relu", "alpha": 0.3})
@@ -38,7 +43,7 @@ def test_set_applies_to_the_component_a_flag_picked(section, flag, name, param):
     cfg = api.resolve_config(sets=[f"{section}.{key}={value!r}".replace("'", '"')], **{flag: name})
     comp = cfg.component(section)
     assert comp.name == name
-    assert comp.params == {key: value}  # defaults of the default component went quietly
+    assert comp.params == {key: value, **_lr(section)}  # defaults of the default component went quietly
 
 
 @pytest.mark.parametrize("section, flag, name, param", KINDS, ids=IDS)
@@ -62,7 +67,7 @@ def test_set_parameter_then_set_name_is_an_error(section, flag, name, param):
         C.resolve(sets=[f"{section}.some_param=3", f"{section}={name}"])
     # the other order is fine: the parameter is given for the chosen component
     cfg = C.resolve(sets=[f"{section}={name}", f"{section}.some_param=3"])
-    assert cfg.component(section).params == {"some_param": 3}
+    assert cfg.component(section).params == {"some_param": 3, **_lr(section)}
 
 
 @pytest.mark.parametrize("section, flag, name, param", KINDS, ids=IDS)
@@ -72,28 +77,34 @@ def test_file_parameters_of_the_chosen_component_are_kept(section, flag, name, p
     # the name after the parameter in the same table: one table is one component
     f.write_text(f"[{section}]\n{key} = {value!r}\nname = \"{name}\"\n".replace("'", '"'))
     cfg = C.resolve(f, flags={f"{section}.name": name}, sets=[f"{section}.extra=1"])
-    assert cfg.component(section) == C.Component(name, {key: value, "extra": 1})
+    assert cfg.component(section) == C.Component(name, {**_lr(section), key: value, "extra": 1})
 
 
 def test_defaults_go_quietly_with_their_component():
     cfg = api.resolve_config(descriptor="resnet50", denoiser_optimizer="sgd", descriptor_optimizer="adadelta")
     assert cfg.descriptor.params == {}  # hardnet's default dropout is not passed to resnet50
-    # the default learning rates were chosen for adam: sgd and adadelta start from their own
-    assert cfg.denoiser_optimizer.params == {} and cfg.descriptor_optimizer.params == {}
+    # the stage's learning rate stays: every optimizer is passed one (plugin contract)
+    assert cfg.denoiser_optimizer.params == {"learning_rate": 1e-3}
+    assert cfg.descriptor_optimizer.params == {"learning_rate": 2e-3}
 
 
-def test_a_given_learning_rate_does_not_follow_a_new_optimizer():
-    with pytest.raises(ConfigError, match="descriptor_optimizer.learning_rate was set for 'adam'"):
-        C.resolve(sets=["descriptor_optimizer.learning_rate=0.01", "descriptor_optimizer=sgd"])
-    cfg = api.resolve_config(descriptor_optimizer="sgd", sets=["descriptor_optimizer.learning_rate=0.01"])
+def test_a_learning_rate_is_the_stage_s_and_follows_a_new_optimizer(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[descriptor_optimizer]\nname = "adam"\nlearning_rate = 0.01\n')
+    cfg = api.resolve_config(f, descriptor_optimizer="sgd")
     assert cfg.descriptor_optimizer == C.Component("sgd", {"learning_rate": 0.01})
+    cfg = C.resolve(sets=["descriptor_optimizer.learning_rate=0.01", "descriptor_optimizer=sgd"])
+    assert cfg.descriptor_optimizer == C.Component("sgd", {"learning_rate": 0.01})
+    # other optimizer parameters do not
+    with pytest.raises(ConfigError, match=r"descriptor_optimizer\.beta_1 was set for 'adam'"):
+        C.resolve(sets=["descriptor_optimizer.beta_1=0.5", "descriptor_optimizer=sgd"])
 
 
 def test_a_saved_config_can_switch_components(tmp_path):
     # a saved config.toml is fully resolved: it holds the defaults, which are no user's choice
     p = C.resolve().save(tmp_path / "config.toml")
     cfg = api.resolve_config(p, descriptor="resnet50", descriptor_optimizer="sgd")
-    assert cfg.descriptor.params == {} and cfg.descriptor_optimizer.params == {}
+    assert cfg.descriptor.params == {} and cfg.descriptor_optimizer.params == {"learning_rate": 2e-3}
     # but what a saved run chose for its own component is a choice
     p = C.resolve(sets=["descriptor.dropout=0.3"]).save(tmp_path / "config2.toml")
     with pytest.raises(ConfigError, match=r"descriptor\.dropout was set for 'hardnet'.*'resnet50'"):
@@ -132,3 +143,6 @@ def test_descriptor_none_with_descriptor_settings_is_an_error():
     with pytest.raises(UsageError, match=r"descriptor_loss.*no descriptor"):
         C.validate_components(api.resolve_config(denoiser="identity", descriptor="none",
                                                  descriptor_loss="triplet"))
+    with pytest.raises(UsageError, match=r"descriptor_optimizer\.learning_rate cannot take effect"):
+        C.validate_components(api.resolve_config(descriptor="none",
+                                                 sets=["descriptor_optimizer.learning_rate=0.1"]))

@@ -61,7 +61,7 @@ def check_applies(name: str, value, applies: bool, requirement: str, actual: str
     """
     if value is not None and not applies:
         raise ValueError(f"parameter '{name}' only applies with {requirement} (this call has {actual}): "
-                         f"set {requirement} too, or remove {name}")
+                         f"remove {name}, or give it with {requirement}")
 
 
 def check_input_shape(input_shape, divisor: int = 1, minimum: int = 1) -> tuple[int, int, int]:

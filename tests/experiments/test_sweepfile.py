@@ -193,8 +193,9 @@ def test_axis_parameters_reach_the_axis_component_whatever_the_axis_order(tmp_pa
         labels = ["a", "b"]
         """)
     spec = load_sweep(p, validate_components=False)
+    lr = {k: v for k, v in C.defaults()[section].items() if k in C.STAGE_PARAMS.get(section, ())}
     for i in (0, 1):
-        assert spec.config({0: 0, 1: i}).component(section) == C.Component(name, {key: value})
+        assert spec.config({0: 0, 1: i}).component(section) == C.Component(name, {**lr, key: value})
 
 
 def test_documented_scale_up_of_table1_does_not_vanish():
