@@ -249,7 +249,7 @@ def _check_describe_params(params: Mapping, run, denoiser: str | None, descripto
         if not given or (name is not None and name not in ("none", "identity")):
             continue
         if name is not None:
-            why = f"the {role} is {name!r} (none)"
+            why = f"the {role} is {name!r}, which takes no parameters"
         elif run is not None:
             why = f"the run's trained {role} is used as it is"
         else:
@@ -266,7 +266,8 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
     Models come from ``run`` (a run directory) or from the registry by name (``denoiser``,
     ``descriptor``, e.g. ``descriptor="sift"``; no denoiser by default); a name overrides the
     run's model of that role. ``kind``: which patches to read (``noisy`` or ``clean``).
-    ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models.
+    ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models
+    (a parameter for a model taken from the run, or for no model, is refused: it would do nothing).
     """
     from hpdesc.training.bench import write_described
     from hpdesc.training.infer import Pipeline
