@@ -256,7 +256,8 @@ def _check_describe_params(params: Mapping, run, denoiser: str | None, descripto
             why = f"no {role} is used"
         keys = ", ".join(f"{role}.{k}" for k in given)
         raise UsageError(f"{keys} cannot take effect: {why}",
-                         hint=f"parameters apply to a {role} picked by name, e.g. --{role} NAME --set {role}.PARAM=VALUE")
+                         hint=f"parameters apply to a {role} picked by name, "
+                              f"e.g. --{role} NAME --set {role}.PARAM=VALUE")
 
 
 def describe(run=None, data=None, out=None, denoiser: str | None = None, descriptor: str | None = None,

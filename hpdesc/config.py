@@ -27,6 +27,7 @@ Parameters belong to the component they are given for:
   effect and the saved config shows it). ``--descriptor-optimizer sgd --set
   descriptor_optimizer.learning_rate=0.1`` gives SGD its own rate.
 """
+
 from __future__ import annotations
 
 import copy

@@ -8,6 +8,7 @@ import it).
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import keras
@@ -133,8 +134,6 @@ def ignored_before_checks(params, factory) -> list[str]:
     ``--set denoiser.alpha=0.2`` on a ReLU network) resume without it: it never changed the
     network. ``factory`` must take ``activation`` and ``alpha`` for this to apply.
     """
-    import inspect
-
     if "alpha" not in params:
         return []
     try:
