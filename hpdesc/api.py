@@ -47,7 +47,11 @@ def default_data_path(progress: Callable[[int, int], None] | None = None) -> Pat
 
 
 def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfig:
-    """Layer defaults < ``config`` (path, dict or RunConfig) < ``sets`` < keyword flags."""
+    """Layer defaults < ``config`` (path, dict or RunConfig) < keyword flags < ``sets``.
+
+    ``sets`` come last, so their parameters reach the component a flag picked; a parameter given
+    for a component that a later layer replaces is a ConfigError (see :mod:`hpdesc.config`).
+    """
     skip = flags.pop("skip_denoiser", False)
     unknown = [k for k in flags if k not in _FLAG_KEYS]
     if unknown:
@@ -60,6 +64,26 @@ def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfi
     if cfg.denoiser.name.lower() == "none":
         cfg.denoiser.name = "identity"
     return cfg
+
+
+def _drop_ignored_params(cfg: C.RunConfig, reporter) -> None:
+    """Let a run saved before inert parameters were refused resume (the network is the same without them)."""
+    from hpdesc import registry
+    from hpdesc.errors import HpdescError
+    from hpdesc.models.layers import ignored_before_checks
+
+    for section in ("denoiser", "descriptor"):
+        comp = cfg.component(section)
+        if section == "descriptor" and not cfg.trains_descriptor:
+            continue
+        try:
+            factory = registry.load(section, comp.name)
+        except HpdescError:
+            continue  # building it reports the problem
+        for key in ignored_before_checks(comp.params, factory):
+            value = comp.params.pop(key)
+            reporter.log(f"note: this run was saved with {section}.{key} = {value!r}, which has no effect "
+                         f"in it (hpdesc now refuses it); resuming without it, the network is the same")
 
 
 def _reporter(progress):
@@ -95,6 +119,7 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
         if run.state().get("finished"):
             reporter.log(f"{run.path} already finished")
         _import_recorded(cfg)
+        _drop_ignored_params(cfg, reporter)
         return distribute.train_here(cfg, run, run_training, reporter=reporter,
                                      max_epochs_this_session=max_epochs_this_session)
     cfg = resolve_config(config, sets, **flags)
@@ -220,6 +245,26 @@ def describe_run(run_dir, dataset, split: str | None = None, progress=None) -> P
             ds.close()
 
 
+def _check_describe_params(params: Mapping, run, denoiser: str | None, descriptor: str | None) -> None:
+    """Parameters reach only a model picked by name; any other is refused (it would do nothing)."""
+    for role, given in params.items():
+        if role not in ("denoiser", "descriptor"):
+            raise UsageError(f"describe takes denoiser and descriptor parameters, not {role!r}")
+        name = denoiser if role == "denoiser" else descriptor
+        if not given or (name is not None and name not in ("none", "identity")):
+            continue
+        if name is not None:
+            why = f"the {role} is {name!r}, which takes no parameters"
+        elif run is not None:
+            why = f"the run's trained {role} is used as it is"
+        else:
+            why = f"no {role} is used"
+        keys = ", ".join(f"{role}.{k}" for k in given)
+        raise UsageError(f"{keys} cannot take effect: {why}",
+                         hint=f"parameters apply to a {role} picked by name, "
+                              f"e.g. --{role} NAME --set {role}.PARAM=VALUE")
+
+
 def describe(run=None, data=None, out=None, denoiser: str | None = None, descriptor: str | None = None,
              split: str | None = None, kind: str = "noisy", params: Mapping | None = None, progress=None) -> Path:
     """Write descriptors of a dataset (all sequences, or the test sequences of ``split``).
@@ -227,15 +272,17 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
     Models come from ``run`` (a run directory) or from the registry by name (``denoiser``,
     ``descriptor``, e.g. ``descriptor="sift"``; no denoiser by default); a name overrides the
     run's model of that role. ``kind``: which patches to read (``noisy`` or ``clean``).
-    ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models.
+    ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models
+    (a parameter for a model taken from the run, or for no model, is refused: it would do nothing).
     """
-    from hpdesc import registry
     from hpdesc.training.bench import descriptor_config, write_described
     from hpdesc.training.infer import Pipeline
+    from hpdesc.validate import build_checked
 
     if out is None:
         raise UsageError("describe needs an output file (--out FILE.h5)")
     params = dict(params or {})
+    _check_describe_params(params, run, denoiser, descriptor)
     den_model = desc_model = None
     den_name = desc_name = lr = None
     if run is not None:
@@ -247,11 +294,11 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
         raise UsageError("describe needs --run RUN_DIR or --descriptor NAME (e.g. raw, sift)")
     if denoiser is not None:
         den_name = "identity" if denoiser in ("none", "identity") else denoiser
-        den_model = None if den_name == "identity" else registry.build(
-            "denoiser", denoiser, input_shape=(32, 32, 1), **params.get("denoiser", {}))
-    if descriptor is not None:
+        den_model = None if den_name == "identity" else build_checked(
+            "denoiser", denoiser, params.get("denoiser", {}))
+    if descriptor is not None:  # checked: e.g. a dim that raw / sift cannot produce is refused
         desc_name = descriptor
-        desc_model = registry.build("descriptor", descriptor, input_shape=(32, 32, 1), **params.get("descriptor", {}))
+        desc_model = build_checked("descriptor", descriptor, params.get("descriptor", {}))
     if desc_model is None:
         raise UsageError(f"{run}: the run has no descriptor (a denoiser-only run); use hpdesc denoise")
     if kind not in ("noisy", "clean"):

@@ -1,4 +1,4 @@
-"""Typed run configuration: defaults < ``--config FILE.toml`` < ``--set KEY=VALUE`` < flags.
+"""Typed run configuration: defaults < ``--config FILE.toml`` < flags < ``--set KEY=VALUE``.
 
 A run's configuration is a few fixed sections (``data``, ``training``, ``benchmark``), whose keys
 are checked by name and type, and six component sections (``denoiser``, ``descriptor``,
@@ -7,12 +7,32 @@ registry ``name`` plus free-form parameters that are handed to the component's f
 validated by calling it, see :func:`validate_components`). The saved ``config.toml`` of a run is
 fully resolved and re-running it reproduces the run; its ``[provenance]`` section records which
 distribution and version provided each component and is informational on input.
+
+Layers are applied in that order, each over the one before (``--set`` items in the order given),
+so ``hpdesc train --denoiser unet --set denoiser.alpha=0.3`` gives ``alpha`` to the U-Net.
+Parameters belong to the component they are given for:
+
+* one table (a ``[denoiser]`` section, an inline table) is one component: its ``name`` applies
+  before its parameters, whatever their order;
+* a parameter given for the component that ends up chosen is always passed to its factory;
+* a layer that picks another component replaces the parameters of the previous one. A
+  parameter some earlier layer gave for that previous component (a config file, ``--set``, a
+  sweep's base) cannot reach any factory, so that is a :class:`~hpdesc.errors.ConfigError`
+  naming it, the old and the new component. Only the defaults' own parameters (HardNet's
+  ``dropout = 0.1``) go quietly with their component; a saved ``config.toml`` repeats those
+  values, and they count as defaults there too;
+* an optimizer's ``learning_rate`` is the stage's, not the optimizer's: the plugin contract
+  passes one to every optimizer (``build(learning_rate, **params)``) and ``training.lr_scaling``
+  scales it, so it stays when another optimizer is picked (default or given; it always takes
+  effect and the saved config shows it). ``--descriptor-optimizer sgd --set
+  descriptor_optimizer.learning_rate=0.1`` gives SGD its own rate.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import re
 import sys
 from dataclasses import dataclass, field
@@ -34,6 +54,12 @@ COMPONENTS: dict[str, str] = {
     "descriptor_loss": "descriptor_loss",
     "denoiser_optimizer": "optimizer",
     "descriptor_optimizer": "optimizer",
+}
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    # parameters of a section that outlive a change of component: the contract passes a
+    # learning rate to every optimizer (docs/plugins.md), so it is the stage's setting
+    "denoiser_optimizer": ("learning_rate",),
+    "descriptor_optimizer": ("learning_rate",),
 }
 DESCRIPTOR_INPUTS = ("denoised", "clean", "noisy")
 PRECISIONS = ("float32", "mixed")
@@ -180,6 +206,12 @@ def defaults() -> dict:
     return RunConfig().to_dict()
 
 
+@functools.lru_cache(maxsize=1)
+def _default_layer() -> dict:
+    """:func:`defaults`, computed once; read it, never change it."""
+    return defaults()
+
+
 # -- parsing ---------------------------------------------------------------------------------
 def parse_ratio(text: Any, key: str = "ratio") -> float:
     """``"3:1"`` -> 3.0; a plain number is accepted as ``N:1``."""
@@ -255,7 +287,12 @@ def _where(source: str | None, section: str, key: str | None = None) -> str:
 
 
 def merge(base: dict, layer: Mapping, source: str | None = None) -> dict:
-    """Merge one layer (a nested dict as read from TOML) into ``base``, checking names."""
+    """Merge one layer (a nested dict as read from TOML) into ``base``, checking names.
+
+    A component table's ``name`` is applied before its parameters; picking another component
+    raises ConfigError if an earlier layer gave parameters for the one it replaces (see the
+    module docstring).
+    """
     out = copy.deepcopy(base)
     for section, body in layer.items():
         if section == "provenance":
@@ -264,30 +301,84 @@ def merge(base: dict, layer: Mapping, source: str | None = None) -> dict:
         if section not in _FIXED and section not in COMPONENTS:
             raise ConfigError(f"{_where(source, section)}unknown config section [{section}]",
                               hint=f"sections are {', '.join([*_FIXED, *COMPONENTS])}")
+        if section in COMPONENTS and isinstance(body, str):
+            _set_name(out, section, body, source)
+            continue
         if not isinstance(body, Mapping):
-            if section in COMPONENTS and isinstance(body, str):
-                _set_name(out, section, body)
-                continue
             raise ConfigError(f"{_where(source, section)}[{section}] must be a table")
+        if section in COMPONENTS:
+            if "name" in body:  # one table is one component: its name first
+                _set_name(out, section, body["name"], source)
+            for key, value in body.items():
+                if key != "name":
+                    out[section][key] = value
+            continue
         for key, value in body.items():
             _set_key(out, section, key, value, source)
     return out
 
 
-def _set_name(cfg: dict, section: str, name: Any) -> None:
+def same_component(a: str, b: str) -> bool:
+    """Whether two spellings name one component (``dncnn`` and ``hpdesc:dncnn``)."""
+    if a == b:
+        return True
+    if ":" in a and ":" in b:
+        return False  # two qualified names that differ: two distributions
+    return a.rpartition(":")[2] == b.rpartition(":")[2]
+
+
+def given_params(section: str, body: Mapping) -> dict:
+    """The parameters of a component table that are not hpdesc's defaults for it.
+
+    The defaults' own parameters (``dropout = 0.1`` of the default HardNet) belong to the
+    default component, in the defaults layer and wherever a saved config repeats them;
+    everything else was somebody's choice. An optimizer's ``learning_rate`` belongs to the
+    stage (:data:`STAGE_PARAMS`) and is never counted.
+    """
+    default = _default_layer()[section]
+    params = {k: v for k, v in body.items() if k != "name" and k not in STAGE_PARAMS.get(section, ())}
+    if body.get("name") == default["name"]:
+        params = {k: v for k, v in params.items()
+                  if not (k in default and type(default[k]) is type(v) and default[k] == v)}
+    return params
+
+
+def _set_name(cfg: dict, section: str, name: Any, source: str | None = None) -> None:
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"{section}.name must be a non-empty string, got {name!r}")
+        raise ConfigError(f"{_where(source, section, 'name')}{section}.name must be a non-empty string, "
+                          f"got {name!r}")
     old = cfg[section].get("name")
-    if old != name:
-        # parameters belong to the old component; drop them except an optimizer's learning rate
-        keep = {k: v for k, v in cfg[section].items() if k == "learning_rate"}
-        cfg[section] = {"name": name, **keep}
+    if old == name:
+        return
+    if isinstance(old, str) and same_component(old, name):
+        cfg[section]["name"] = name  # another spelling of the same component keeps its parameters
+        return
+    given = given_params(section, cfg[section])
+    keep = {k: v for k, v in cfg[section].items() if k in STAGE_PARAMS.get(section, ())}
+    if given:
+        keys = [f"{section}.{k}" for k in given]
+        what = section.replace("_", " ")
+        by = f" ({_by(source, section)})" if source else ""
+        raise ConfigError(
+            f"{', '.join(keys)} {'was' if len(keys) == 1 else 'were'} set for {old!r}, but the {what} "
+            f"is now {name!r}{by}",
+            hint=f"parameters belong to the component they are given for: remove "
+                 f"{'it' if len(keys) == 1 else 'them'}, or give {'it' if len(keys) == 1 else 'them'} "
+                 f"for {name!r} (--set {keys[0]}=VALUE applies to the chosen {what}; in a file or "
+                 f"sweep, in the same table as name = {name!r})")
+    cfg[section] = {"name": name, **keep}
+
+
+def _by(source: str, section: str) -> str:
+    """Where a component name came from, for messages: ``--denoiser``, ``c.toml:3``, ``--set``."""
+    where = _where(source, section, "name")
+    return where[:-2] if where.endswith(": ") else source
 
 
 def _set_key(cfg: dict, section: str, key: str, value: Any, source: str | None) -> None:
     if section in COMPONENTS:
         if key == "name":
-            _set_name(cfg, section, value)
+            _set_name(cfg, section, value, source)
         else:
             cfg[section][key] = value
         return
@@ -411,10 +502,13 @@ def check(cfg: RunConfig) -> None:
 
 def resolve(config: RunConfig | Mapping | str | Path | None = None, *,
             sets: Iterable[str] = (), flags: Mapping[str, Any] | None = None) -> RunConfig:
-    """Layer defaults < config (file or dict) < ``--set`` items < explicit flags.
+    """Layer defaults < config (file or dict) < explicit flags < ``--set`` items.
 
     ``flags`` keys are dotted (``training.seed``, ``denoiser.name``) or the CLI shorthands
-    ``epochs`` and ``batch_size`` (both stages). ``None`` values are ignored.
+    ``epochs`` and ``batch_size`` (both stages). ``None`` values are ignored. ``--set`` comes
+    last so that its parameters reach the component a flag picked (``--denoiser unet --set
+    denoiser.filters=8``); see the module docstring for what happens to the parameters of a
+    component that a later layer replaces.
     """
     if isinstance(config, RunConfig):
         cfg = config.to_dict()
@@ -424,7 +518,6 @@ def resolve(config: RunConfig | Mapping | str | Path | None = None, *,
             cfg = merge(cfg, read_toml(config), str(config))
         elif config is not None:
             cfg = merge(cfg, config, "config")
-    cfg = apply_sets(cfg, sets)
     for key, value in (flags or {}).items():
         if value is None:
             continue
@@ -435,8 +528,33 @@ def resolve(config: RunConfig | Mapping | str | Path | None = None, *,
                         "--batch-size")
         else:
             section, _, name = key.partition(".")
-            cfg = merge(cfg, {section: {name or "name": value}}, f"--{key.replace('_', '-')}")
+            flag = section if section in COMPONENTS and name in ("", "name") else key
+            cfg = merge(cfg, {section: {name or "name": value}}, f"--{flag.replace('_', '-')}")
+    cfg = apply_sets(cfg, sets)
     return from_dict(cfg)
+
+
+def unused_descriptor_settings(cfg: RunConfig) -> list[str]:
+    """Descriptor-stage components set away from the defaults although no descriptor is trained."""
+    if cfg.trains_descriptor:
+        return []
+    out = [f"descriptor.{k}" for k in cfg.descriptor.params]
+    for sec in ("descriptor_loss", "descriptor_optimizer"):
+        comp, default = cfg.component(sec), _default_layer()[sec]
+        if not same_component(comp.name, default["name"]):
+            out.append(f"{sec} = {comp.name!r}")
+        else:
+            out += [f"{sec}.{k}" for k, v in comp.params.items() if k not in default or default[k] != v]
+    return out
+
+
+def check_descriptor_settings(cfg: RunConfig) -> None:
+    """Refuse descriptor-stage settings of a run that trains no descriptor (they would do nothing)."""
+    unused = unused_descriptor_settings(cfg)
+    if unused:
+        raise ConfigError(f"{', '.join(unused)} cannot take effect: no descriptor is trained "
+                          f"(descriptor = {cfg.descriptor.name!r})",
+                          hint="remove those settings, or pick a descriptor (e.g. --descriptor hardnet)")
 
 
 def validate_components(cfg: RunConfig) -> dict[str, dict]:
@@ -448,6 +566,7 @@ def validate_components(cfg: RunConfig) -> dict[str, dict]:
     from hpdesc import registry
     from hpdesc.validate import build_checked
 
+    check_descriptor_settings(cfg)
     out: dict[str, dict] = {}
     dim = 128
     for sec, kind in COMPONENTS.items():

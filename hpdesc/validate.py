@@ -92,13 +92,18 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
     args: dict[str, Any] = {}
     if kind in ("denoiser", "descriptor"):
         args["input_shape"] = tuple(input_shape)
+    given_dim = kind == "descriptor" and "dim" in params
     if kind == "descriptor":
         dim = params.pop("dim", dim)
         args["dim"] = dim
     if kind == "optimizer":
         args["learning_rate"] = params.pop("learning_rate", learning_rate)
     obj = registry.build(kind, name, **args, **params)  # its errors are one line already
-    check(entry, obj, input_shape=input_shape, dim=dim)
+    shape = check(entry, obj, input_shape=input_shape, dim=dim)
+    if given_dim and shape[-1] != dim:  # raw and sift take dim (the contract passes it) but ignore it
+        raise UsageError(f"descriptor {name!r} outputs {shape[-1]}-d descriptors, so dim={dim} cannot take effect",
+                         hint=f"remove descriptor.dim; {name}'s own parameters set its width "
+                              f"(raw: size=8 gives 64-d; sift is always 128-d)")
     return obj
 
 

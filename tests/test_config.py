@@ -16,15 +16,15 @@ def test_defaults_are_the_quick_start():
     assert cfg.training.precision == "mixed"  # docs/training.md "Measured": bf16 DnCNN is ~1.7x faster
 
 
-def test_layering_file_then_set_then_flags(tmp_path):
+def test_layering_file_then_flags_then_set(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text('[training]\nseed = 5\ndenoiser_epochs = 7\n[denoiser]\nname = "unet"\nfilters = 8\n')
     cfg = C.resolve(f, sets=["training.seed=6", "denoiser.alpha=0.2"], flags={"training.seed": 9, "epochs": 3})
-    assert cfg.training.seed == 9  # flag wins over --set wins over file
+    assert cfg.training.seed == 6  # --set wins over a flag wins over the file
     assert cfg.training.denoiser_epochs == 3 and cfg.training.descriptor_epochs == 3
     assert cfg.denoiser.name == "unet" and cfg.denoiser.params == {"filters": 8, "alpha": 0.2}
-    cfg = C.resolve(f, sets=["training.seed=6"])
-    assert cfg.training.seed == 6
+    cfg = C.resolve(f, flags={"training.seed": 9})
+    assert cfg.training.seed == 9
 
 
 @pytest.mark.parametrize("item, key, value", [
@@ -43,9 +43,12 @@ def test_parse_set(item, key, value):
 def test_set_component_name_both_spellings():
     assert C.resolve(sets=["denoiser=unet"]).denoiser.name == "unet"
     assert C.resolve(sets=["denoiser.name=unet"]).denoiser.name == "unet"
-    # changing the name drops the old component's parameters but keeps a learning rate
-    cfg = C.resolve(sets=["descriptor_optimizer.momentum=0.5", "descriptor_optimizer=sgd"])
+    # changing the name keeps the stage's learning rate...
+    cfg = C.resolve(sets=["descriptor_optimizer=sgd"])
     assert cfg.descriptor_optimizer.params == {"learning_rate": 2e-3}
+    # ...but a parameter given for the old optimizer cannot silently vanish (test_config_layers.py)
+    with pytest.raises(ConfigError, match="descriptor_optimizer.momentum was set for 'adam'"):
+        C.resolve(sets=["descriptor_optimizer.momentum=0.5", "descriptor_optimizer=sgd"])
 
 
 @pytest.mark.parametrize("item", ["nonsense", "=3", "a.b.c=1"])

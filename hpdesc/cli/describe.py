@@ -31,7 +31,7 @@ def _describe(
     run: Annotated[Optional[Path], typer.Option("--run", help="Run directory whose models describe (see `hpdesc train`).", rich_help_panel=MODEL)] = None,
     denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="Denoiser by name instead of the run's (`identity`: none).", rich_help_panel=MODEL)] = None,
     descriptor: Annotated[Optional[str], typer.Option("--descriptor", help="Descriptor by name, e.g. raw or sift (no run needed).", rich_help_panel=MODEL)] = None,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Parameter of a named model, e.g. descriptor.root=true.", rich_help_panel=MODEL)] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Parameter of a model picked by name (--denoiser / --descriptor), e.g. descriptor.root=true; repeatable.", rich_help_panel=MODEL)] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="hpdesc patch file; default: the embedded dataset.", rich_help_panel=DATA)] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Describe only this split's test sequences (default: all).", rich_help_panel=DATA)] = None,
     kind: Annotated[str, typer.Option("--input", help="Patches to describe: noisy or clean.", rich_help_panel=DATA)] = "noisy",

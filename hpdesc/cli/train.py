@@ -95,9 +95,10 @@ def _train(
     negative: another patch); validation uses held-out training sequences (3:1 for the denoiser,
     10:1 for the descriptor). The run directory gets the resolved config.toml, the .keras models,
     history CSVs, learning curves, TensorBoard logs, checkpoints and benchmark.json. Every setting
-    is a config key: defaults < --config < --set < flags (see docs/training.md).
+    is a config key: defaults < --config < flags < --set (see docs/training.md); a --set parameter
+    applies to the component the flags pick.
 
-    Example: hpdesc train --denoiser dncnn --descriptor hardnet --epochs 10 --set denoiser.alpha=0.2
+    Example: hpdesc train --denoiser unet --descriptor hardnet --epochs 10 --set denoiser.activation=leaky_relu --set denoiser.alpha=0.2
     """
     from hpdesc import api
 

@@ -22,6 +22,14 @@ Format (TOML)::
     key = "denoiser_optimizer.learning_rate"   # SECTION.KEY: values are plain values
     values = [0.1, 0.01]
 
+A run's configuration is layered like ``hpdesc train``'s: defaults < ``[base]`` < ``--set``
+items < the run's axis values. The axes are one layer: axes that pick a component (``key =
+"denoiser"``) apply before parameter axes (``key = "denoiser.filters"``), so a parameter axis
+reaches whichever component was chosen, and a table value (``{ name = "unet", filters = 8 }``)
+is one component. A parameter given in ``[base]`` or by ``--set`` for a component that an axis
+then replaces reaches no factory in that run, so it is an error naming the parameter, the axis
+value and the line, never silently dropped: give it in the axis value's table instead.
+
 Every expanded configuration is resolved with :mod:`hpdesc.config` (names, types, value checks)
 and every distinct component is built once through the registry before a run starts; errors
 name the file, the line and the key.
@@ -107,17 +115,20 @@ class Axis:
     def section(self) -> str:
         return self.key.partition(".")[0]
 
+    @property
+    def picks_component(self) -> bool:
+        """Whether the axis sets a component's name (``denoiser``, ``denoiser.name``)."""
+        section, _, name = self.key.partition(".")
+        return section in C.COMPONENTS and name in ("", "name")
+
     def layer(self, i: int) -> dict:
-        """The config layer (nested dict) that sets value ``i``."""
+        """The config layer (nested dict) that sets value ``i`` (a table: one component)."""
         section, _, name = self.key.partition(".")
         value = copy.deepcopy(self.values[i])
         if name:
             return {section: {name: value}}
         if isinstance(value, Mapping):
-            # the name first: setting a new component name drops the old component's parameters
-            body = {"name": value["name"]} if "name" in value else {}
-            body.update({k: v for k, v in value.items() if k != "name"})
-            return {section: body}
+            return {section: dict(value)}
         return {section: {"name": value}}
 
     def to_dict(self) -> dict:
@@ -148,9 +159,14 @@ class SweepSpec:
         return C.apply_sets(cfg, self.sets)
 
     def config_dict(self, choice: Mapping[int, int]) -> dict:
-        """The nested config dict of the run that takes value ``choice[a]`` of axis ``a``."""
+        """The nested config dict of the run that takes value ``choice[a]`` of axis ``a``.
+
+        The axes are one layer over the base: axes that pick a component apply first, so a
+        parameter axis (``denoiser.filters``) reaches the component a component axis chose
+        whatever their order in the file.
+        """
         cfg = self.base_dict()
-        for a in sorted(choice):
+        for a in sorted(choice, key=lambda a: (not self.axes[a].picks_component, a)):
             cfg = C.merge(cfg, self.axes[a].layer(choice[a]))
         return cfg
 
@@ -347,6 +363,8 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
     cfg = C.defaults()
     for section, body in spec.base.items():
         items = body.items() if isinstance(body, Mapping) else [(None, body)]
+        # a table's name first (one table is one component, see hpdesc.config.merge)
+        items = sorted(items, key=lambda kv: kv[0] != "name")
         for key, value in items:
             layer = {section: ({key: value} if key is not None else value)}
             try:
@@ -383,6 +401,11 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
         except HpdescError as exc:
             line = loc.axis(max(choice), "values") if choice else None
             _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
+        try:
+            C.check_descriptor_settings(rc)
+        except HpdescError as exc:
+            line = loc.axis(max(choice), "values") if choice else None
+            _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
         if components:
             _check_components(spec, rc, choice, checked, loc)
     return len(choices)
@@ -395,8 +418,7 @@ def _describe(spec: SweepSpec, choice: Mapping[int, int]) -> str:
 def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int], checked: dict,
                       loc: _Locator) -> None:
     """Build each component of ``rc`` not built yet (as :func:`hpdesc.config.validate_components`)."""
-    from hpdesc import registry
-    from hpdesc.validate import check_trainable
+    from hpdesc.validate import build_checked, check_trainable
 
     for section, kind in C.COMPONENTS.items():
         if section.startswith("descriptor") and not rc.trains_descriptor:
@@ -407,9 +429,7 @@ def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int
         if sig in checked:
             continue
         try:
-            registry.get(kind, comp.name)
-            extra = {"input_shape": (32, 32, 1)} if kind in ("denoiser", "descriptor") else {}
-            built = registry.build(kind, comp.name, **extra, **comp.params)
+            built = build_checked(kind, comp.name, dict(comp.params))
             check_trainable(rc, section, built)  # `descriptor = "sift"`: refused before any run
         except HpdescError as exc:
             involved = [a for a in sorted(choice) if spec.axes[a].section == section]

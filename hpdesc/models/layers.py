@@ -8,6 +8,7 @@ import it).
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import keras
@@ -54,6 +55,18 @@ def check_bool(name: str, value) -> bool:
     return value
 
 
+def check_applies(name: str, value, applies: bool, requirement: str, actual: str) -> None:
+    """Refuse a parameter that was given (not None) where it cannot take effect.
+
+    Factories default such parameters to ``None`` so that "given" and "default" differ; a
+    setting that silently does nothing (``alpha`` of a ReLU network) is a ParameterError that names
+    it, what it needs and what the call has instead.
+    """
+    if value is not None and not applies:
+        raise ParameterError(f"parameter '{name}' only applies with {requirement} (this call has {actual}): "
+                         f"remove {name}, or give it with {requirement}")
+
+
 def check_input_shape(input_shape, divisor: int = 1, minimum: int = 1) -> tuple[int, int, int]:
     """Validate a channels-last ``(H, W, C)`` patch shape; H and W must be multiples of ``divisor``."""
     try:
@@ -75,12 +88,16 @@ def check_input_shape(input_shape, divisor: int = 1, minimum: int = 1) -> tuple[
 # -- activations and initialisers -------------------------------------------------------------
 
 
-def activation_layer(activation: str = "relu", alpha: float = 0.2, name: str | None = None):
-    """Return a Keras activation layer: ``"relu"`` or ``"leaky_relu"`` (``alpha`` = negative slope)."""
+DEFAULT_ALPHA = 0.2
+"""LeakyReLU's negative slope when ``activation="leaky_relu"`` is given without ``alpha``."""
+
+
+def activation_layer(activation: str = "relu", alpha: float | None = None, name: str | None = None):
+    """Return a Keras activation layer: ``"relu"`` or ``"leaky_relu"`` (``alpha`` = negative slope, default 0.2)."""
     if activation == "relu":
         return keras.layers.ReLU(name=name)
     if activation == "leaky_relu":
-        alpha = check_float("alpha", alpha, minimum=0.0)
+        alpha = DEFAULT_ALPHA if alpha is None else check_float("alpha", alpha, minimum=0.0)
         return keras.layers.LeakyReLU(negative_slope=alpha, name=name)
     raise ParameterError(
         f"parameter 'activation' must be one of {', '.join(ACTIVATIONS)}; got {activation!r}"
@@ -98,15 +115,40 @@ def initializer(name: str = "he_normal"):
     raise ParameterError(f"parameter 'init' must be one of {', '.join(INITIALIZERS)}; got {name!r}")
 
 
-def check_common(activation: str, alpha: float, init: str) -> None:
-    """Validate the ``activation`` / ``alpha`` / ``init`` parameters every trainable model takes."""
+def check_common(activation: str, alpha: float | None, init: str) -> None:
+    """Validate the ``activation`` / ``alpha`` / ``init`` parameters every trainable model takes.
+
+    ``alpha=None`` is the default (0.2 with ``leaky_relu``); an ``alpha`` given with another
+    activation would change nothing, so it is a ValueError.
+    """
     activation_layer(activation, alpha)
-    check_float("alpha", alpha, minimum=0.0)
+    if alpha is not None:
+        check_float("alpha", alpha, minimum=0.0)
+        check_applies("alpha", alpha, activation == "leaky_relu", "activation=leaky_relu",
+                      f"activation={activation!r}")
     initializer(init)
 
 
+def ignored_before_checks(params, factory) -> list[str]:
+    """The keys of ``params`` that hpdesc once accepted for ``factory`` and ignored: ``alpha`` without LeakyReLU.
+
+    Runs saved before :func:`check_common` refused such an ``alpha`` (the README's old
+    ``--set denoiser.alpha=0.2`` on a ReLU network) resume without it: it never changed the
+    network. ``factory`` must take ``activation`` and ``alpha`` for this to apply.
+    """
+    if "alpha" not in params:
+        return []
+    try:
+        sig = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return []
+    if "activation" not in sig or "alpha" not in sig:
+        return []
+    return [] if params.get("activation", sig["activation"].default) == "leaky_relu" else ["alpha"]
+
+
 def conv_block(x, filters: int, kernel=3, strides=1, bn: bool = False, activation: str | None = "relu",
-               alpha: float = 0.2, init: str = "he_normal", name: str = "conv", padding: str = "same",
+               alpha: float | None = None, init: str = "he_normal", name: str = "conv", padding: str = "same",
                bn_affine: bool = True):
     """Conv2D -> optional BatchNorm -> optional activation, with layer names ``name``, ``name_bn``, ``name_act``.
 

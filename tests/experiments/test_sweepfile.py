@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from hpdesc import config as C
 from hpdesc.errors import ConfigError
 from hpdesc.experiments.sweepfile import load_sweep, parse_sweep, short_key
 
@@ -25,8 +26,6 @@ denoiser_epochs = 1
 
 [base.denoiser]
 name = "dncnn"
-depth = 3
-filters = 8
 
 [[axis]]
 key = "denoiser_optimizer.learning_rate"
@@ -145,3 +144,90 @@ def test_example_files_are_valid():
         spec = load_sweep(f, validate_components=False)
         assert spec.title and spec.out.parts[0] == "sweeps"
         assert "hpdesc sweep examples/report/" + f.name in f.read_text()
+
+
+# -- component parameters across layers (base < --set < axes) ------------------------------------
+SECTIONS = [("denoiser", "unet", "filters", 4), ("descriptor", "resnet50", "hidden", 0),
+            ("denoiser_loss", "mae", "weight", 2), ("descriptor_loss", "triplet", "margin", 0.5),
+            ("denoiser_optimizer", "sgd", "momentum", 0.5), ("descriptor_optimizer", "sgd", "momentum", 0.5)]
+
+
+@pytest.mark.parametrize("section, name, key, value", SECTIONS, ids=[s[0] for s in SECTIONS])
+def test_base_parameter_for_a_component_an_axis_replaces_is_an_error(tmp_path, section, name, key, value):
+    p = write(tmp_path, f"""\
+        [base.{section}]
+        some_param = 1
+
+        [[axis]]
+        key = "{section}"
+        values = ["{name}"]
+        """)
+    with pytest.raises(ConfigError) as info:
+        load_sweep(p, validate_components=False)
+    msg = info.value.message
+    assert msg.startswith(f"{p}:{line_of(p, 'values')}: axis 1 ({section} = {name})"), msg
+    assert f"{section}.some_param was set for" in msg and f"is now {name!r}" in msg
+
+
+@pytest.mark.parametrize("section, name, key, value", SECTIONS, ids=[s[0] for s in SECTIONS])
+def test_set_parameter_for_a_component_an_axis_replaces_is_an_error(tmp_path, section, name, key, value):
+    p = write(tmp_path, f"""\
+        [[axis]]
+        key = "{section}"
+        values = ["{name}"]
+        """)
+    with pytest.raises(ConfigError, match=rf"{section}\.{key} was set for .* is now '{name}'"):
+        load_sweep(p, sets=[f"{section}.{key}={value}"], validate_components=False)
+
+
+@pytest.mark.parametrize("section, name, key, value", SECTIONS, ids=[s[0] for s in SECTIONS])
+def test_axis_parameters_reach_the_axis_component_whatever_the_axis_order(tmp_path, section, name, key, value):
+    p = write(tmp_path, f"""\
+        [[axis]]
+        key = "{section}.{key}"
+        values = [{value}]
+
+        [[axis]]
+        key = "{section}"
+        values = [{{ {key} = {value}, name = "{name}" }}, "{name}"]
+        labels = ["a", "b"]
+        """)
+    spec = load_sweep(p, validate_components=False)
+    lr = {k: v for k, v in C.defaults()[section].items() if k in C.STAGE_PARAMS.get(section, ())}
+    for i in (0, 1):
+        assert spec.config({0: 0, 1: i}).component(section) == C.Component(name, {**lr, key: value})
+
+
+def test_documented_scale_up_of_table1_does_not_vanish():
+    # the header of table1-denoisers.toml once suggested --set denoiser.depth=17: the axis
+    # replaces the denoiser, so that setting reached no run
+    f = Path(__file__).parents[2] / "examples" / "report" / "table1-denoisers.toml"
+    with pytest.raises(ConfigError, match=r"denoiser\.depth was set for 'dncnn'.*is now 'unet'"):
+        load_sweep(f, sets=["denoiser.depth=17"], validate_components=False)
+
+
+def test_base_table_name_after_its_parameters(tmp_path):
+    p = write(tmp_path, """\
+        [base.denoiser]
+        filters = 4
+        name = "unet"
+
+        [[axis]]
+        key = "training.seed"
+        values = [1, 2]
+        """)
+    spec = load_sweep(p, validate_components=False)
+    assert spec.config({0: 0}).denoiser == C.Component("unet", {"filters": 4})
+
+
+def test_descriptor_stage_axis_without_a_descriptor_is_an_error(tmp_path):
+    p = write(tmp_path, """\
+        [base]
+        descriptor = "none"
+
+        [[axis]]
+        key = "descriptor_loss"
+        values = ["hardnet", "triplet"]
+        """)
+    with pytest.raises(ConfigError, match=r"descriptor_loss = 'triplet' cannot take effect"):
+        load_sweep(p, validate_components=False)

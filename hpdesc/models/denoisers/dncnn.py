@@ -6,6 +6,7 @@ import keras
 
 from hpdesc.errors import ParameterError
 from hpdesc.models.layers import (
+    check_applies,
     check_bool,
     check_common,
     check_input_shape,
@@ -16,14 +17,16 @@ from hpdesc.models.layers import (
 
 
 def dncnn(input_shape=(32, 32, 1), depth: int = 17, filters: int = 64, kernel: int = 3,
-          bn: bool = True, activation: str = "relu", alpha: float = 0.2,
+          bn: bool | None = None, activation: str = "relu", alpha: float | None = None,
           init: str = "orthogonal", final_init: str = "zeros") -> keras.Model:
     """DnCNN residual denoiser (Zhang et al. 2017): predicts the noise and subtracts it.
 
     ``depth`` conv layers: conv(filters)+activation, then ``depth - 2`` x
     conv(filters)+BN+activation, then a linear conv to the input's channels ``R(x)``;
     the output is ``x - R(x)``. Defaults follow the paper's DnCNN-S (17 layers, 64 filters,
-    orthogonal init).
+    orthogonal init). ``bn`` (default true) batch-normalises the middle layers, so it needs
+    ``depth >= 3``; ``activation`` is ``relu`` or ``leaky_relu`` (negative slope ``alpha``, 0.2 by
+    default; ``alpha`` only with ``leaky_relu``).
 
     ``final_init`` initialises the last conv: ``"zeros"`` (default) makes the untrained network
     exactly the identity (``R(x) = 0``), so training starts from "output = input" and any
@@ -40,7 +43,10 @@ def dncnn(input_shape=(32, 32, 1), depth: int = 17, filters: int = 64, kernel: i
     check_int("depth", depth, minimum=2)
     check_int("filters", filters)
     check_int("kernel", kernel)
-    check_bool("bn", bn)
+    if bn is not None:
+        check_bool("bn", bn)
+        check_applies("bn", bn, depth >= 3, "depth >= 3", f"depth={depth}, no middle layer")
+    bn = True if bn is None else bn
     check_common(activation, alpha, init)
     if final_init != "zeros":
         try:

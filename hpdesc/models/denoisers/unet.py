@@ -3,7 +3,8 @@
 All three map a noisy ``(B, H, W, 1)`` batch in [0, 1] to the denoised batch on the same scale.
 The last layer is a linear 1-channel convolution (no sigmoid): the MAE / MSE loss against the
 clean patch keeps the output on the [0, 1] scale, and a linear output does not saturate early
-in training. Clip at use time if strict bounds are needed.
+in training. Clip at use time if strict bounds are needed. ``activation`` is ``relu`` or
+``leaky_relu`` (negative slope ``alpha``, 0.2 by default; ``alpha`` only with ``leaky_relu``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _check(input_shape, levels, filters, kernel, bn, activation, alpha, init):
 
 
 def unet(input_shape=(32, 32, 1), filters: int = 16, kernel: int = 3, bn: bool = False,
-         activation: str = "relu", alpha: float = 0.2, init: str = "he_normal") -> keras.Model:
+         activation: str = "relu", alpha: float | None = None, init: str = "he_normal") -> keras.Model:
     """Shallow U-Net denoiser, the N-HPatches baseline (5 convs, one pooling level, one skip).
 
     conv(f) -> maxpool -> conv(2f) -> upsample + conv(4f) -> concat with the first conv's
@@ -60,7 +61,7 @@ def unet(input_shape=(32, 32, 1), filters: int = 16, kernel: int = 3, bn: bool =
 
 
 def unet16(input_shape=(32, 32, 1), filters: int = 16, kernel: int = 3, bn: bool = False,
-           activation: str = "relu", alpha: float = 0.2, init: str = "he_normal") -> keras.Model:
+           activation: str = "relu", alpha: float | None = None, init: str = "he_normal") -> keras.Model:
     """16-conv U-Net denoiser, three pooling levels deep with skip concatenations.
 
     Encoder: 3 levels x 2 convs (f, 2f, 4f), each followed by max-pooling; bottleneck: 2 convs
@@ -95,7 +96,7 @@ def unet16(input_shape=(32, 32, 1), filters: int = 16, kernel: int = 3, bn: bool
 
 
 def autoencoder(input_shape=(32, 32, 1), filters: int = 16, kernel: int = 3, bn: bool = False,
-                activation: str = "relu", alpha: float = 0.2,
+                activation: str = "relu", alpha: float | None = None,
                 init: str = "he_normal") -> keras.Model:
     """Convolutional autoencoder denoiser: a 10-conv U-Net encoder/decoder without skip merges.
 

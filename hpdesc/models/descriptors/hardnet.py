@@ -20,7 +20,7 @@ from hpdesc.models.layers import (
 
 def hardnet(input_shape=(32, 32, 1), dim: int = 128, filters: int = 32, dropout: float = 0.3,
             bn_affine: bool = False, final_bn: bool = False, activation: str = "relu",
-            alpha: float = 0.2, init: str = "orthogonal") -> keras.Model:
+            alpha: float | None = None, init: str = "orthogonal") -> keras.Model:
     """HardNet descriptor (Mishchuk et al. 2017): L2-Net's 7-conv net, L2-normalised output.
 
     Per-patch input standardisation ``(x - mean) / (std + 1e-7)``; 3x3 convs with
@@ -28,7 +28,8 @@ def hardnet(input_shape=(32, 32, 1), dim: int = 128, filters: int = 32, dropout:
     paper), each conv + BN (``bn_affine=False`` as in HardNet) + activation; dropout (rate
     ``dropout``); a valid conv whose kernel covers the remaining map (8x8 for 32x32 input) to
     ``dim`` channels, linear (HardNet also batch-normalises it: ``final_bn=True``); flatten and
-    L2-normalise. Orthogonal init as in the reference code.
+    L2-normalise. Orthogonal init as in the reference code. ``activation`` is ``relu`` or
+    ``leaky_relu`` (negative slope ``alpha``, 0.2 by default; ``alpha`` only with ``leaky_relu``).
 
     Shape:
         input ``(B, H, W, 1)`` in [0, 1] -> output ``(B, dim)``, unit L2 norm.

@@ -8,6 +8,7 @@ from hpdesc.models.layers import (
     L2Normalize,
     PatchStandardize,
     activation_layer,
+    check_applies,
     check_common,
     check_input_shape,
     check_int,
@@ -23,14 +24,16 @@ def _reinitialise(model: keras.Model, init: str) -> None:
 
 
 def resnet50(input_shape=(32, 32, 1), dim: int = 128, hidden: int = 512,
-             activation: str = "relu", alpha: float = 0.2, init: str = "he_normal") -> keras.Model:
+             activation: str | None = None, alpha: float | None = None,
+             init: str = "he_normal") -> keras.Model:
     """ResNet-50 descriptor: keras.applications.ResNet50 (no pretrained weights) + dense L2 head.
 
     Per-patch standardisation, the ResNet-50 convolutional stack (``include_top=False``,
     ``weights=None``; its own ReLUs and BN), global average pooling, then the head:
     ``Dense(hidden)`` + activation (skipped when ``hidden=0``), ``Dense(dim)``, L2 normalisation.
-    ``activation``/``alpha`` apply to the head; ``init`` applies to every conv and dense kernel,
-    backbone included. Needs H, W >= 32.
+    ``activation`` (``relu`` by default, or ``leaky_relu`` with slope ``alpha``, 0.2 by default)
+    applies to the head only, so with ``hidden=0`` neither may be given; ``init`` applies to every
+    conv and dense kernel, backbone included. Needs H, W >= 32.
 
     Shape:
         input ``(B, H, W, C)`` in [0, 1] -> output ``(B, dim)``, unit L2 norm.
@@ -38,6 +41,9 @@ def resnet50(input_shape=(32, 32, 1), dim: int = 128, hidden: int = 512,
     shape = check_input_shape(input_shape, minimum=32)
     check_int("dim", dim)
     check_int("hidden", hidden, minimum=0)
+    for name, value in (("activation", activation), ("alpha", alpha)):
+        check_applies(name, value, hidden > 0, "hidden > 0", "hidden=0, no dense head")
+    activation = "relu" if activation is None else activation
     check_common(activation, alpha, init)
 
     backbone = keras.applications.ResNet50(

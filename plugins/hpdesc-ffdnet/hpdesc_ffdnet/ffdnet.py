@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from hpdesc.models.layers import (
+    check_applies,
     check_bool,
     check_common,
     check_float,
@@ -165,8 +166,8 @@ def _parse_sigma(sigma):
 
 
 def ffdnet(input_shape=(32, 32, 1), sigma: float | str | None = "auto", depth: int = 15,
-           filters: int = 64, kernel: int = 3, bn: bool = True, residual: bool = False,
-           activation: str = "relu", alpha: float = 0.2, init: str = "orthogonal") -> keras.Model:
+           filters: int = 64, kernel: int = 3, bn: bool | None = None, residual: bool = False,
+           activation: str = "relu", alpha: float | None = None, init: str = "orthogonal") -> keras.Model:
     """FFDNet denoiser (Zhang et al. 2018): pixel-unshuffle, noise-level map, DnCNN-like body, shuffle back.
 
     The patch is split into four half-resolution sub-images (pixel-unshuffle by 2) and a
@@ -187,9 +188,12 @@ def ffdnet(input_shape=(32, 32, 1), sigma: float | str | None = "auto", depth: i
     check_int("depth", depth, minimum=2)
     check_int("filters", filters)
     check_int("kernel", kernel)
-    check_bool("bn", bn)
+    if bn is not None:  # default true; it normalises the middle layers, so needs depth >= 3
+        check_bool("bn", bn)
+        check_applies("bn", bn, depth >= 3, "depth >= 3", f"depth={depth}, no middle layer")
+    bn = True if bn is None else bn
     check_bool("residual", residual)
-    check_common(activation, alpha, init)
+    check_common(activation, alpha, init)  # alpha only with activation="leaky_relu"
     blk = dict(kernel=kernel, activation=activation, alpha=alpha, init=init)
 
     inputs = keras.Input(shape, name="noisy")
