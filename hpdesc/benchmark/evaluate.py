@@ -576,7 +576,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
         if bad:
             s = bad[0]
             raise DataFormatError(f"{desc.path}: {s} has {desc.count(s)} descriptor rows, the dataset has {ds.count(s)} patches")
-        t = load_tasks(ds, split, tasks_dir)
+        t = load_tasks(ds, split, tasks_dir, cache=cache)
         notes.extend(t.notes)
         missing_t = [n for n in t.names if n not in desc._pos]
         if missing_t:

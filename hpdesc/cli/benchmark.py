@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from hpdesc.cli.common import console, err_console, handle_errors, progress
+from hpdesc.cli.common import console, err_console, handle_errors, progress, quiet_import_keras
 from hpdesc.errors import UsageError
 
 DATA, TASKS, OUTPUT = "Data", "Tasks", "Output"
@@ -32,6 +32,7 @@ class _BenchmarkGroup(TyperGroup):
 
 
 def _descriptors_from_run(run: Optional[Path], data: Optional[Path], split: Optional[str]):
+    quiet_import_keras()  # a model is loaded here; scoring stored descriptors never needs Keras
     try:
         from hpdesc import api  # provided by the training work
         describe_run = api.describe_run
