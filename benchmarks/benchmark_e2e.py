@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -80,18 +81,20 @@ def build(root: Path, n_test: int, dim: int, n_pairs: int, n_q: int, n_d: int, s
     return {"data": ds, "desc": desc, "tasks": tdir}
 
 
-def run_once(tree: Path, files: dict, out: Path) -> tuple[float, dict]:
+def run_once(tree: Path, files: dict, out: Path) -> tuple[float, float, dict]:
+    """One subprocess run: (wall seconds, its CPU seconds (user + system), the JSON result)."""
     env = dict(os.environ, HPDESC_NO_PROGRESS="1", HPDESC_CACHE_DIR=str(out.parent / "cache"),
                PYTHONPATH=os.pathsep.join([str(tree), str(tree / "plugins" / "hpdesc-ffdnet")]))
     cmd = [sys.executable, "-m", "hpdesc", "benchmark", "--descriptors", str(files["desc"]),
            "--data", str(files["data"]), "--tasks", str(files["tasks"]), "--split", "a", "--no-cache",
            "--json", str(out)]
-    t0 = time.perf_counter()
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(out.parent))
-    wall = time.perf_counter() - t0
+    wall, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"{tree}: exit {proc.returncode}\n{proc.stderr}")
-    return wall, json.loads(out.read_text())
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return wall, cpu, json.loads(out.read_text())
 
 
 def main() -> None:
@@ -126,22 +129,28 @@ def main() -> None:
     print("command: python -m hpdesc benchmark --descriptors D --data DS --tasks DIR --split a --no-cache")
 
     walls: dict[str, list[float]] = {label: [] for label, _ in trees}
+    cpus: dict[str, list[float]] = {label: [] for label, _ in trees}
     evals: dict[str, list[float]] = {label: [] for label, _ in trees}
     heads: dict[str, dict] = {}
     for r in range(args.repeat):
         for label, tree in trees:
-            wall, res = run_once(tree, files, root / f"out-{label}.json")
+            wall, cpu, res = run_once(tree, files, root / f"out-{label}.json")
             walls[label].append(wall)
+            cpus[label].append(cpu)
             evals[label].append(sum(res.get("seconds", {}).values()))
             heads[label] = res["headline"]
-            print(f"run {r + 1} {label:>8}: {wall:6.1f} s end to end, {evals[label][-1]:5.1f} s evaluating", flush=True)
+            print(f"run {r + 1} {label:>8}: {wall:6.1f} s end to end ({evals[label][-1]:5.1f} s of it evaluating, "
+                  f"{wall - evals[label][-1]:5.1f} s not), {cpu:6.1f} s CPU", flush=True)
 
-    print(f"\n{'tree':>8} {'median s':>9} {'eval s':>7} {'other s':>8} {'vs official 359 s':>18}")
+    print(f"\nmedians over {args.repeat} run(s)\n{'tree':>8} {'wall s':>8} {'eval s':>7} {'other s':>8} {'CPU s':>7} "
+          f"{'official 359 s / wall':>22}")
     med = {}
     for label, _ in trees:
         med[label] = statistics.median(walls[label])
         ev = statistics.median(evals[label])
-        print(f"{label:>8} {med[label]:>9.1f} {ev:>7.1f} {med[label] - ev:>8.1f} {OFFICIAL_SECONDS / med[label]:>17.1f}x")
+        other = statistics.median([w - e for w, e in zip(walls[label], evals[label])])
+        print(f"{label:>8} {med[label]:>8.1f} {ev:>7.1f} {other:>8.1f} {statistics.median(cpus[label]):>7.1f} "
+              f"{OFFICIAL_SECONDS / med[label]:>21.1f}x")
     if len(trees) > 1:
         first, last = trees[0][0], trees[-1][0]
         print(f"ratio {first} / {last}: {med[first] / med[last]:.2f}x")

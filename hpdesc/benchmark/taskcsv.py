@@ -80,108 +80,135 @@ def parse_task_bytes(path, data: bytes, columns: tuple[str, ...]) -> ParsedCsv |
         data = data.replace(b"\r\n", b"\n")
         if b"\r" in data:
             return None
-    if not data:
-        return None
-    b = np.frombuffer(data, dtype=np.uint8)
-    # printable ASCII, tabs and newlines only (where str.strip / splitlines agree with this code)
-    ctrl, lines = np.count_nonzero(b < 32), data.count(b"\n")
-    if b.max() > 126 or (ctrl != lines and ctrl != lines + data.count(b"\t")):
+    if not data or np.frombuffer(data, dtype=np.uint8).max() > 126:
         return None
     end = data.find(b"\n")
-    header = data if end < 0 else data[:end]
-    if [c.strip() for c in header.decode("ascii").split(",")] != list(columns):
+    header = (data if end < 0 else data[:end]).decode("ascii")
+    if any(ch < " " and ch != "\t" for ch in header) or [c.strip() for c in header.split(",")] != list(columns):
         return None
+    ncol = len(columns)
     body = memoryview(data)[end + 1:] if end >= 0 else memoryview(b"")
-    eol = b"\n" if body.nbytes and body[-1:] != b"\n" else b""
-    if body.nbytes and (body[:1] == b"\n" or ctrl != lines or b"\n\n" in data or b" " in data):
-        body, eol = _BLANK.sub(b"", bytes(body) + eol), b""  # blank lines do not count as rows
-    pad = b"\0" * 8
-    buf = b"".join([pad, body, eol, pad])  # padded so that 8-byte reads around any field stay inside
-    size = len(buf) - 16
-    n, ncol = buf.count(b"\n"), len(columns)
-    if n == 0:
-        return ParsedCsv(0, [([], np.zeros(0, np.int64)) if c.startswith("s") else np.zeros(0, np.int64)
-                             for c in columns])
-    bb = np.frombuffer(buf, dtype=np.uint8, count=size, offset=8)
-    seps = _separators(bb, bb < 45, n, ncol)  # ',' and '\n' are the only bytes < 45 in most files
+    buf = _padded(body)
+    bb = np.frombuffer(buf, dtype=np.uint8)[8:-8]
+    # most files: ',' and '\n' are the only bytes below 45 (no spaces, tabs, blank lines)
+    seps = _separators(bb, bb < 45, ncol) if ncol > 1 and bb.size else None
     if seps is None:
-        seps = _separators(bb, (bb == _COMMA) | (bb == _NL), n, ncol)
-    if seps is None:
-        nl = np.flatnonzero(bb == _NL)
-        per_line = np.add.reduceat(bb == _COMMA, np.concatenate([[0], nl[:-1] + 1]), dtype=np.int64)
-        bad = int(np.flatnonzero(per_line != ncol - 1)[0])
-        raise DataFormatError(f"{path}:{bad + 2}: expected {ncol} fields")
+        # printable ASCII, tabs and newlines only (where str.strip / splitlines agree with this code)
+        if np.count_nonzero(bb < 32) != buf.count(b"\n") + buf.count(b"\t"):
+            return None
+        buf = _padded(_BLANK.sub(b"", bb.tobytes()))  # blank lines do not count as rows
+        bb = np.frombuffer(buf, dtype=np.uint8)[8:-8]
+        if bb.size == 0:
+            return ParsedCsv(0, [([], np.zeros(0, np.int64)) if c.startswith("s") else np.zeros(0, np.int64)
+                                 for c in columns])
+        seps = _separators(bb, (bb == _COMMA) | (bb == _NL), ncol)
+        if seps is None:
+            nl = np.flatnonzero(bb == _NL)
+            per_line = np.add.reduceat(bb == _COMMA, np.concatenate([[0], nl[:-1] + 1]), dtype=np.int64)
+            bad = int(np.flatnonzero(per_line != ncol - 1)[0])
+            raise DataFormatError(f"{path}:{bad + 2}: expected {ncol} fields")
     starts = np.concatenate([[0], seps[:-1, -1] + 1])
-    # the 8-byte little-endian word at every byte offset: words[x + 8] holds body bytes x .. x + 7
-    words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
     cols = []
     for c, col in enumerate(columns):
         a = starts if c == 0 else seps[:, c - 1] + 1
         e = seps[:, c]
-        part = _names(buf, words, a, e) if col.startswith("s") else _ints(words, a, e)
+        part = _names(buf, a, e) if col.startswith("s") else _ints(buf, a, e)
         if part is None:
             return None
         cols.append(part)
-    return ParsedCsv(n, cols)
+    return ParsedCsv(int(seps.shape[0]), cols)
 
 
-def _separators(bb: np.ndarray, mask: np.ndarray, n: int, ncol: int) -> np.ndarray | None:
-    """Positions ``(n, ncol)`` of each row's commas and newline, if ``mask`` marks exactly those."""
+def _padded(body) -> bytes:
+    """``body`` ending in a newline (if not empty), with 8 zero bytes on each side, so that
+    8-byte reads around any field stay inside: body byte x is ``buf[x + 8]``."""
+    eol = b"\n" if len(body) and body[-1:] != b"\n" else b""
+    return b"".join([_PAD, body, eol, _PAD])
+
+
+def _separators(bb: np.ndarray, mask: np.ndarray, ncol: int) -> np.ndarray | None:
+    """Positions ``(rows, ncol)`` of each row's commas and newline, if ``mask`` marks exactly those."""
     seps = np.flatnonzero(mask)
-    if seps.size != n * ncol:
+    if seps.size == 0 or seps.size % ncol:
         return None
-    seps = seps.reshape(n, ncol)
+    seps = seps.reshape(-1, ncol)
     kinds = bb[seps]
     if (kinds[:, -1] != _NL).any() or (kinds[:, :-1] != _COMMA).any():
         return None
     return seps
 
 
+def _words(buf: bytes, nbytes: int) -> np.ndarray:
+    """The ``nbytes``-byte little-endian word at every byte offset of ``buf`` (unaligned view)."""
+    return np.ndarray((len(buf) - nbytes + 1,), dtype=f"<u{nbytes}", buffer=buf, strides=(1,))
+
+
+def _swar_consts(nbytes: int) -> dict:
+    t = {4: np.uint32, 8: np.uint64}[nbytes]
+    rep = lambda byte: t(int.from_bytes(bytes([byte]) * nbytes, "little"))  # noqa: E731
+    return {"t": t, "0": rep(0x30), "hi": rep(0xF0), "6": rep(0x06),
+            "low": np.array([(1 << (8 * r)) - 1 for r in range(nbytes + 1)], dtype=t),  # the low r bytes
+            "m8": t(int.from_bytes(b"\xff\x00" * (nbytes // 2), "little")),
+            "m16": t(int.from_bytes(b"\xff\xff\x00\x00" * (nbytes // 4), "little")),
+            "m32": t(0xFFFFFFFF)}
+
+
+_PAD = b"\0" * 8
 _BLANK = re.compile(rb"(?m)^[ \t]*\n")
-_LOW = np.array([(1 << (8 * r)) - 1 for r in range(9)], dtype=np.uint64)  # the low r bytes of a word
-_U = {k: np.uint64(v) for k, v in {"0": 0x3030303030303030, "hi": 0xF0F0F0F0F0F0F0F0, "6": 0x0606060606060606,
-                                  "m8": 0x00FF00FF00FF00FF, "m16": 0x0000FFFF0000FFFF,
-                                  "m32": 0x00000000FFFFFFFF}.items()}
+_SWAR = {4: _swar_consts(4), 8: _swar_consts(8)}
 
 
-def _ints(words: np.ndarray, a: np.ndarray, e: np.ndarray) -> np.ndarray | None:
-    """Decimal fields ``[a, e)`` as int64, 8 digits per step (SWAR); None unless each is 1-18 digits."""
+def _digits(w: np.ndarray, take: np.ndarray, nbytes: int) -> np.ndarray | None:
+    """The number in the last ``take`` bytes of each word (first digit first in memory) as int64,
+    all digits at once (SWAR); None if one of those bytes is not a digit."""
+    k = _SWAR[nbytes]
+    low = k["low"][nbytes - take]  # bytes before the number: read as '0'
+    w = (w & ~low) | (k["0"] & low)
+    if (((w & k["hi"]) ^ k["0"]) | (((w + k["6"]) & k["hi"]) ^ k["0"])).any():
+        return None
+    w = w - k["0"]
+    w = (w * k["t"](10) + (w >> k["t"](8))) & k["m8"]
+    w = (w * k["t"](100) + (w >> k["t"](16))) & k["m16"]
+    if nbytes == 8:
+        w = (w * k["t"](10000) + (w >> k["t"](32))) & k["m32"]
+    return w.astype(np.int64)
+
+
+def _ints(buf: bytes, a: np.ndarray, e: np.ndarray) -> np.ndarray | None:
+    """Decimal fields ``[a, e)`` as int64; None unless each is 1-18 digits."""
     length = e - a
     if length.min() < 1 or length.max() > _MAX_DIGITS:
         return None
-    val = None
-    for k in range(-(-int(length.max()) // 8)):  # 8-digit chunks from the right
-        take = np.clip(length - 8 * k, 0, 8) if k else np.minimum(length, 8)
-        w = words[e - 8 * k]  # the 8 bytes ending at e - 8k (indices shifted by the padding)
-        low = _LOW[8 - take]  # bytes before the chunk: read as '0'
-        w = (w & ~low) | (_U["0"] & low)
-        hi = _U["hi"]
-        if (((w & hi) ^ _U["0"]) | (((w + _U["6"]) & hi) ^ _U["0"])).any():
-            return None  # a byte that is not a digit
-        w = w - _U["0"]  # eight digits, the most significant in the lowest byte
-        w = (w * np.uint64(10) + (w >> np.uint64(8))) & _U["m8"]
-        w = (w * np.uint64(100) + (w >> np.uint64(16))) & _U["m16"]
-        w = (w * np.uint64(10000) + (w >> np.uint64(32))) & _U["m32"]
-        w = w.astype(np.int64)
-        val = w if val is None else val + w * 10 ** (8 * k)
+    width = int(length.max())
+    if width == 1:  # image ids
+        d = np.frombuffer(buf, dtype=np.uint8)[e + 7] - np.uint8(48)
+        return None if (d > 9).any() else d.astype(np.int64)
+    if width <= 4:  # patch indices
+        return _digits(_words(buf, 4)[e + 4], length, 4)
+    words, val = _words(buf, 8), None
+    for k in range(-(-width // 8)):  # 8-digit chunks from the right
+        part = _digits(words[e - 8 * k], np.clip(length - 8 * k, 0, 8), 8)  # the 8 bytes before e - 8k
+        if part is None:
+            return None
+        val = part if val is None else val + part * 10 ** (8 * k)
     return val
 
 
-def _names(buf: bytes, words: np.ndarray, a: np.ndarray, e: np.ndarray):
+def _names(buf: bytes, a: np.ndarray, e: np.ndarray):
     """``(distinct stripped names, sorted; each row's index into them)`` of the fields ``[a, e)``."""
     length = e - a
     width = int(length.max())
     if width > _MAX_NAME:
         return None
+    words, low = _words(buf, 8), _SWAR[8]["low"]
     last = words.size - 1
-    parts = [words[np.minimum(a + 8 + 8 * k, last)] & _LOW[np.clip(length - 8 * k, 0, 8)]
+    parts = [words[np.minimum(a + 8 + 8 * k, last)] & low[np.clip(length - 8 * k, 0, 8)]
              for k in range(max(1, -(-width // 8)))]
     key = parts[0]
     for w in parts[1:]:
         key = key * np.uint64(0x100000001B3) ^ w
-    ukey = np.unique(key)
-    inv = np.searchsorted(ukey, key)
-    rep = np.empty(ukey.size, dtype=np.int64)
+    inv, n_keys = _small_inverse(key)
+    rep = np.empty(n_keys, dtype=np.int64)
     rep[inv] = np.arange(key.size)  # some row of each key
     for w in parts:  # exact check: rows with one key have one name (else a hash collision)
         if not np.array_equal(w, w[rep][inv]):
@@ -192,12 +219,29 @@ def _names(buf: bytes, words: np.ndarray, a: np.ndarray, e: np.ndarray):
     return uniq, np.array([at[r] for r in raw], dtype=np.int64)[inv]
 
 
+def _small_inverse(key: np.ndarray) -> tuple[np.ndarray, int]:
+    """Each value's index among the distinct values of ``key`` (a few hundred at most, in practice):
+    a multiply-shift hash table when one without collisions is found, else a binary search."""
+    s = np.sort(key)
+    ukey = s[np.concatenate([[True], s[1:] != s[:-1]])]
+    bits = max(1, (4 * ukey.size - 1).bit_length())
+    if bits <= 20:
+        for mult in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 0xD6E8FEB86659FD93):
+            m, shift = np.uint64(mult), np.uint64(64 - bits)
+            slots = (ukey * m) >> shift
+            if np.unique(slots).size == ukey.size:
+                table = np.empty(1 << bits, dtype=np.int64)
+                table[slots] = np.arange(ukey.size)
+                return table[(key * m) >> shift], int(ukey.size)
+    return np.searchsorted(ukey, key), int(ukey.size)
+
+
 def _resolve(path, columns, names: list[str], counts: dict[str, int], parsed: ParsedCsv) -> np.ndarray:
     """Map parsed names to indices into ``names`` (appending dataset sequences) and check ranges."""
-    out = np.zeros((parsed.n, len(columns)), dtype=np.int64)
     if parsed.n == 0:
-        return out
+        return np.zeros((0, len(columns)), dtype=np.int64)
     pos = {n: i for i, n in enumerate(names)}
+    cols = []
     for c, col in enumerate(columns):
         if col.startswith("s"):
             uniq, ids = parsed.cols[c]
@@ -208,26 +252,30 @@ def _resolve(path, columns, names: list[str], counts: dict[str, int], parsed: Pa
                         raise DataFormatError(f"{path}:{line}: sequence {u!r} is not in the dataset")
                     pos[u] = len(names)
                     names.append(u)
-            out[:, c] = np.array([pos[u] for u in uniq], dtype=np.int64)[ids]
+            cols.append(np.array([pos[u] for u in uniq], dtype=np.int64)[ids])
         else:
-            out[:, c] = parsed.cols[c]
-    check_rows(path, columns, names, counts, out)
-    return out
+            cols.append(np.asarray(parsed.cols[c], dtype=np.int64))
+    check_rows(path, columns, names, counts, cols)
+    return np.stack(cols, axis=1)
 
 
-def check_rows(path, columns, names: list[str], counts: dict[str, int], out: np.ndarray) -> None:
-    """Patch indices within their sequence, image ids 0..5 (DataFormatError naming the first bad row)."""
+def check_rows(path, columns, names: list[str], counts: dict[str, int], cols: list[np.ndarray]) -> None:
+    """Patch indices within their sequence, image ids 0..5 (DataFormatError naming the first bad row).
+
+    ``cols``: the table's columns (sequence columns as indices into ``names``).
+    """
     cnt = np.array([counts[n] for n in names], dtype=np.int64)
     for c, col in enumerate(columns):
+        v = cols[c]
         if col.startswith("idx"):
-            s_col = columns.index("s" + col[3:]) if ("s" + col[3:]) in columns else 0
-            bad = np.nonzero((out[:, c] < 0) | (out[:, c] >= cnt[out[:, s_col]]))[0]
-            if bad.size:
-                i = int(bad[0])
-                raise DataFormatError(f"{path}:{i + 2}: patch index {out[i, c]} out of range for "
-                                      f"{names[out[i, s_col]]} ({cnt[out[i, s_col]]} patches)")
+            s = cols[columns.index("s" + col[3:]) if ("s" + col[3:]) in columns else 0]
+            bad = (v < 0) | (v >= cnt[s])
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise DataFormatError(f"{path}:{i + 2}: patch index {v[i]} out of range for "
+                                      f"{names[s[i]]} ({cnt[s[i]]} patches)")
         if col.startswith("t"):
-            if np.any((out[:, c] < 0) | (out[:, c] > 5)):
+            if np.any((v < 0) | (v > 5)):
                 raise DataFormatError(f"{path}: image ids in {col!r} must be 0..5")
 
 
@@ -264,7 +312,7 @@ def _read_lines(path, columns, names: list[str], counts: dict[str, int]) -> np.n
                 out[:, c] = vals.astype(np.int64)
             except ValueError:
                 raise DataFormatError(f"{path}: column {col!r} has non-integer values") from None
-    check_rows(path, columns, names, counts, out)
+    check_rows(path, columns, names, counts, [out[:, c] for c in range(len(columns))])
     return out
 
 

@@ -110,6 +110,9 @@ CASES = {
     "signs": "s1,t1,idx1,s2,t2,idx2\ni_beta,+0,+1,v_eps,1,1\n",
     "negative index": "s1,t1,idx1,s2,t2,idx2\n" + V_ROWS[0] + "\ni_beta,0,-1,v_eps,1,1\n",
     "leading zeros": "s1,t1,idx1,s2,t2,idx2\ni_beta,00,007,v_eps,0001,0000000000000000000000000000000042\n",
+    "long numbers": "s1,t1,idx1,s2,t2,idx2\ni_beta,0,000000000000000012,v_eps,00001,00000000000000059\n"
+                    "i_beta,5,00000054,v_eps,1,000000000\n",
+    "long number out of range": "s1,t1,idx1,s2,t2,idx2\ni_beta,0,123456789012345678,v_eps,1,1\n",
     "huge integer": "s1,t1,idx1,s2,t2,idx2\ni_beta,0,99999999999999999999,v_eps,1,1\n",
     "index out of range": "s1,t1,idx1,s2,t2,idx2\n" + V_ROWS[0] + "\ni_beta,0,55,v_eps,1,1\n",
     "index out of range in idx2": "s1,t1,idx1,s2,t2,idx2\n" + V_ROWS[0] + "\ni_beta,0,1,v_eps,1,60\n",
@@ -198,7 +201,7 @@ def test_large_file_same_as_line_reader(tmp_path):
 
 FAST = ["plain", "no trailing newline", "crlf", "crlf no trailing", "header only", "header only no newline",
         "header spaces", "blank lines", "blank last line no newline", "blank then bad", "too few fields", "too many fields", "unknown sequences",
-        "unknown in s2 only", "dataset names appended sorted", "empty name", "index out of range",
+        "unknown in s2 only", "dataset names appended sorted", "empty name", "long numbers", "long number out of range", "index out of range",
         "index out of range in idx2", "image id 6"]
 
 
