@@ -1,16 +1,15 @@
 """Task CSV files (hpatches-benchmark's ``verif_*`` / ``retr_*`` layout) read into index tables, fast.
 
-A file is read once as bytes and cut into fields with numpy: separator positions give every
-field's span, integer columns are parsed digit by digit over all rows at once, and sequence
-names are hashed from their (zero-padded) bytes so that ``np.unique`` over integers finds the
+A file is read once as bytes and cut into fields with numpy: the commas and newlines give every
+field's span, numbers are parsed 4 or 8 digits at a time from unaligned word reads (SWAR), and
+sequence names are hashed from their bytes so that a small hash table maps each row to one of the
 few distinct names (collisions are checked exactly). Anything the fast path does not expect --
 non-ASCII bytes, control characters, lone CR line ends, signs, spaces or other characters in a
 number, a header that does not match -- goes to the line-by-line reader, which gives the same
-table or the same error as hpdesc always did. One file of 1e6 pairs takes well under a second
-instead of ~6 s.
+table or the same error as hpdesc always did. A file of 1e6 pairs: ~0.3 s instead of ~6 s.
 
 The name-independent part of a parse (distinct names, per-row name ids, integer columns) is
-cached by the sha256 of the file's bytes under ``<benchmark cache>/task-csv/``; mapping names to
+cached by the sha256 of the file's bytes under ``<benchmark cache>/task-csv/``; matching names to
 the dataset's sequences and the range checks run on every read.
 """
 
