@@ -32,6 +32,7 @@ CACHE_SUBDIR = "task-csv"
 _MAX_NAME = 64  # bytes; longer names take the line reader (bounded memory for the padded name table)
 _MAX_DIGITS = 18  # fits int64
 _NL, _COMMA = 10, 44
+_NAME_MULT = np.uint64(0x100000001B3)  # combines a name's 8-byte words into one key
 
 
 @dataclass
@@ -205,7 +206,7 @@ def _names(buf: bytes, a: np.ndarray, e: np.ndarray):
              for k in range(max(1, -(-width // 8)))]
     key = parts[0]
     for w in parts[1:]:
-        key = key * np.uint64(0x100000001B3) ^ w
+        key = key * _NAME_MULT ^ w
     inv, n_keys = _small_inverse(key)
     rep = np.empty(n_keys, dtype=np.int64)
     rep[inv] = np.arange(key.size)  # some row of each key

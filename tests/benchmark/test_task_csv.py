@@ -276,3 +276,24 @@ def test_benchmark_caches_task_files_unless_no_cache(tiny, tmp_path, monkeypatch
     monkeypatch.setattr(taskcsv, "parse_task_bytes", lambda *a: pytest.fail("parsed again"))
     c = evaluate(tiny["descriptors"], tiny["dataset"], split="a", tasks_dir=tasks, tasks=("verification",))
     assert c.headline["verification"] == a.headline["verification"]
+
+
+def test_name_hash_collisions_fall_back_to_the_line_reader(tmp_path, monkeypatch):
+    """With a degenerate hash (key = last 8-byte word) two names collide; the result is unchanged."""
+    counts = {"i_aaaaaa_ending1": 5, "v_bbbbbb_ending1": 5}
+    p = tmp_path / "r.csv"
+    p.write_text("s,idx\ni_aaaaaa_ending1,1\nv_bbbbbb_ending1,2\ni_aaaaaa_ending1,3\n")
+    expected = old_read_task_csv(p, RETR, [], counts)
+    monkeypatch.setattr(taskcsv, "_NAME_MULT", np.uint64(0))
+    assert taskcsv.parse_task_bytes(p, p.read_bytes(), RETR) is None
+    names: list[str] = []
+    assert np.array_equal(T.read_task_csv(p, RETR, names, counts), expected)
+    assert names == ["i_aaaaaa_ending1", "v_bbbbbb_ending1"]
+
+
+def test_many_distinct_keys_use_a_binary_search():
+    key = np.arange(300_000, dtype=np.uint64)[::-1] * np.uint64(0x9E3779B97F4A7C15)
+    inv, n = taskcsv._small_inverse(key)
+    assert n == key.size and np.array_equal(np.sort(key)[inv], key)
+    inv, n = taskcsv._small_inverse(key[:1000])
+    assert n == 1000 and np.array_equal(np.sort(key[:1000])[inv], key[:1000])
