@@ -570,7 +570,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
         if bad:
             s = bad[0]
             raise DataFormatError(f"{desc.path}: {s} has {desc.count(s)} descriptor rows, the dataset has {ds.count(s)} patches")
-        t = load_tasks(ds, split, tasks_dir, _cache.tasks_dir(cache))
+        t = load_tasks(ds, split, tasks_dir, cache=cache)
         notes.extend(t.notes)
         missing_t = [n for n in t.names if n not in desc._pos]
         if missing_t:
@@ -580,8 +580,9 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
                                  notes=notes)
         cdir = _cache.cache_dir(cache)
         fp = desc.fingerprint
+        t_hash = t.content_hash if cdir else None  # sha256 of ~150 MB of pairs: once, and only for the cache
         for task in [x for x in TASK_NAMES if x in tasks]:
-            key = _cache.cache_key(fp, t.content_hash, protocol, distance, task, EVALUATOR_VERSION)
+            key = _cache.cache_key(fp, t_hash, protocol, distance, task, EVALUATOR_VERSION) if cdir else None
             hit = _cache.get(cdir, key) if cdir else None
             if hit is None:
                 steps = {"verification": 3, "matching": len(test), "retrieval": 2}[task]

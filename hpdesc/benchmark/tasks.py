@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 from hpdesc.atomic import atomic_path
+from hpdesc.benchmark.taskcsv import read_task_csv
 from hpdesc.errors import DataFormatError, UsageError
 
 TASKS_VERSION = 1
@@ -155,56 +156,6 @@ def _unique_first(rows: np.ndarray) -> np.ndarray:
 
 def shipped_splits() -> dict:
     return json.loads((RESOURCES / "splits.json").read_text())
-
-
-def read_task_csv(path: Path, columns: tuple[str, ...], names: list[str], counts: dict[str, int]) -> np.ndarray:
-    """Read a task CSV (header ``columns``); sequence columns mapped to indices into ``names``.
-
-    Unknown sequences are appended to ``names`` if the dataset has them (``counts``); an unknown
-    sequence or an out-of-range index is a DataFormatError naming the file and line.
-    """
-    lines = Path(path).read_text().splitlines()
-    if not lines or [c.strip() for c in lines[0].split(",")] != list(columns):
-        raise DataFormatError(f"{path}: expected the header {','.join(columns)}")
-    rows = [ln.split(",") for ln in lines[1:] if ln.strip()]
-    if any(len(r) != len(columns) for r in rows):
-        bad = next(i for i, r in enumerate(rows) if len(r) != len(columns))
-        raise DataFormatError(f"{path}:{bad + 2}: expected {len(columns)} fields")
-    out = np.zeros((len(rows), len(columns)), dtype=np.int64)
-    if not rows:
-        return out
-    table = np.array(rows, dtype=str)
-    pos = {n: i for i, n in enumerate(names)}
-    for c, col in enumerate(columns):
-        vals = np.char.strip(table[:, c])
-        if col.startswith("s"):
-            uniq, inv = np.unique(vals, return_inverse=True)
-            for u in uniq:
-                if u not in pos:
-                    if u not in counts:
-                        line = int(np.nonzero(vals == u)[0][0]) + 2
-                        raise DataFormatError(f"{path}:{line}: sequence {u!r} is not in the dataset")
-                    pos[u] = len(names)
-                    names.append(u)
-            out[:, c] = np.array([pos[u] for u in uniq], dtype=np.int64)[inv]
-        else:
-            try:
-                out[:, c] = vals.astype(np.int64)
-            except ValueError:
-                raise DataFormatError(f"{path}: column {col!r} has non-integer values") from None
-    cnt = np.array([counts[n] for n in names], dtype=np.int64)
-    for c, col in enumerate(columns):
-        if col.startswith("idx"):
-            s_col = columns.index("s" + col[3:]) if ("s" + col[3:]) in columns else 0
-            bad = np.nonzero((out[:, c] < 0) | (out[:, c] >= cnt[out[:, s_col]]))[0]
-            if bad.size:
-                i = int(bad[0])
-                raise DataFormatError(f"{path}:{i + 2}: patch index {out[i, c]} out of range for "
-                                      f"{names[out[i, s_col]]} ({cnt[out[i, s_col]]} patches)")
-        if col.startswith("t"):
-            if np.any((out[:, c] < 0) | (out[:, c] > 5)):
-                raise DataFormatError(f"{path}: image ids in {col!r} must be 0..5")
-    return out
 
 
 def _official_retrieval(split: str, test: list[str], counts: dict[str, int]):
@@ -416,16 +367,21 @@ def stored_tasks(dataset, split: str, cache_dir=None) -> Tasks:
     return tasks
 
 
-def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None, cache_dir=None) -> Tasks:
-    """Tasks of ``split``: stored ones (else generated, cached in ``cache_dir``: :func:`stored_tasks`),
+def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None, cache=False) -> Tasks:
+    """Tasks of ``split``: stored ones (else generated and kept in the cache, :func:`stored_tasks`),
     with any ``verif_*.csv`` / ``retr_*.csv`` found in ``tasks_dir`` replacing their part.
 
-    ``dataset``: a :class:`~hpdesc.data.store.PatchDataset`.
+    ``dataset``: a :class:`~hpdesc.data.store.PatchDataset`. ``cache``: keep generated tasks and
+    parsed task files (True: the benchmark cache directory, a path: that one, False: none), see
+    :mod:`hpdesc.benchmark.taskcsv`.
     """
+    from hpdesc.benchmark.cache import cache_dir
+    from hpdesc.benchmark.cache import tasks_dir as generated_dir
+
     f = dataset.f
     if split not in f["splits"]:
         raise UsageError(f"{dataset.path}: no split {split!r}; available: {', '.join(sorted(f['splits'])) or 'none'}")
-    tasks = stored_tasks(dataset, split, cache_dir)
+    tasks = stored_tasks(dataset, split, generated_dir(cache))
     if tasks_dir is None:
         return tasks
     tdir = Path(tasks_dir)
@@ -435,14 +391,15 @@ def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None, 
     for kind in VERIF_KINDS:
         p = tdir / VERIF_FILES[kind].format(split=split)
         if p.exists():
-            tasks.verif[kind] = read_task_csv(p, ("s1", "t1", "idx1", "s2", "t2", "idx2"), tasks.names, counts)
+            tasks.verif[kind] = read_task_csv(p, ("s1", "t1", "idx1", "s2", "t2", "idx2"), tasks.names, counts,
+                                              cache_dir(cache))
             tasks.sources[kind] = str(p)
         else:
             tasks.notes.append(f"{p.name} not in {tdir}: using the generated {kind} pairs")
     for kind in RETR_KINDS:
         p = tdir / RETR_FILES[kind].format(split=split)
         if p.exists():
-            arr = read_task_csv(p, ("s", "idx"), tasks.names, counts)
+            arr = read_task_csv(p, ("s", "idx"), tasks.names, counts, cache_dir(cache))
             setattr(tasks, kind, arr)
             tasks.sources[kind] = str(p)
         else:

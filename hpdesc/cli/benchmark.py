@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from hpdesc.cli.common import console, err_console, handle_errors, progress
+from hpdesc.cli.common import console, err_console, handle_errors, progress, quiet_import_keras
 from hpdesc.errors import UsageError
 
 DATA, TASKS, OUTPUT = "Data", "Tasks", "Output"
@@ -32,6 +32,7 @@ class _BenchmarkGroup(TyperGroup):
 
 
 def _descriptors_from_run(run: Optional[Path], data: Optional[Path], split: Optional[str]):
+    quiet_import_keras()  # a model is loaded here; scoring stored descriptors never needs Keras
     try:
         from hpdesc import api  # provided by the training work
         describe_run = api.describe_run
@@ -94,7 +95,7 @@ def register(app: typer.Typer) -> None:
         distance: Annotated[str, typer.Option("--distance", help="L2 or L1.", rich_help_panel=TASKS)] = "L2",
         tasks_dir: Annotated[Optional[Path], typer.Option("--tasks", help="Folder with official verif_*.csv / retr_*.csv task files.", rich_help_panel=TASKS)] = None,
         memory_mib: Annotated[Optional[float], typer.Option("--memory", min=0.001, metavar="MiB", help="Descriptors held in memory at once (default 1024 MiB); larger files are read in parts.", rich_help_panel=TASKS)] = None,
-        no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute even if a cached result exists.", rich_help_panel=TASKS)] = False,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute everything: neither read nor write cached results or parsed --tasks files.", rich_help_panel=TASKS)] = False,
         breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print easy/hard/tough, intra/inter, i_/v_ and pool-size tables.", rich_help_panel=OUTPUT)] = False,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.", rich_help_panel=OUTPUT)] = None,
         md_out: Annotated[Optional[Path], typer.Option("--markdown", help="Write the results as Markdown.", rich_help_panel=OUTPUT)] = None,

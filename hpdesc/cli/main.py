@@ -14,7 +14,9 @@ import typer
 from hpdesc import __version__
 from hpdesc.cli.common import quiet_import_keras, report_error, set_debug
 
-_NEEDS_KERAS = {"train", "denoise", "describe", "benchmark", "plugins", "sweep", "compare"}
+# commands that build or load a model; `benchmark` imports Keras only for --run (see
+# hpdesc/cli/benchmark.py), `compare` and the CSV commands never: TensorFlow costs seconds
+_NEEDS_KERAS = {"train", "denoise", "describe", "plugins", "sweep"}
 
 app = typer.Typer(
     name="hpdesc",
