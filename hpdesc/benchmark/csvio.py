@@ -30,8 +30,7 @@ def export_csv(descriptors, out_dir, name: str | None = None, sequences: Sequenc
             x = desc.get(seq)
             for j, img in enumerate(IMAGES):
                 p = root / seq / f"{img}.csv"
-                p.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(p) as tmp:
+                with atomic_path(p) as tmp:  # makes the folders; an unwritable one is a clear error
                     np.savetxt(tmp, x[:, j], delimiter=",", fmt="%.9g")  # %.9g round-trips float32
             if tick:
                 tick()

@@ -15,15 +15,15 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from tiny import TINY, make_tiny_dataset  # noqa: E402
+from tiny import TINY, make_tiny_dataset, tiny_sets  # noqa: E402
 
 import hpdesc  # noqa: E402
 from hpdesc.errors import TrainingError  # noqa: E402
 
 # TINY for runs without a denoiser / descriptor: a parameter for a component a run replaces or
 # lacks is an error (hpdesc.config), not silently dropped
-NO_DENOISER = [s for s in TINY if not s.startswith("denoiser.")]
-NO_DESCRIPTOR = [s for s in TINY if not s.startswith("descriptor.")]
+NO_DENOISER = tiny_sets(denoiser=False)
+NO_DESCRIPTOR = tiny_sets(descriptor=False)
 
 
 @pytest.fixture(scope="module")

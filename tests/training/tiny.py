@@ -16,6 +16,12 @@ TINY = [
 ]
 
 
+def tiny_sets(*, denoiser: bool = True, descriptor: bool = True) -> list[str]:
+    """TINY without the model parameters of a slot the caller replaces (they would be refused)."""
+    return [s for s in TINY if (denoiser or not s.startswith("denoiser."))
+            and (descriptor or not s.startswith("descriptor."))]
+
+
 def make_tiny_dataset(path, n_seq: int = 6, n_patches: int = 12, seed: int = 0):
     """Smooth random textures per patch, small per-image shifts, Gaussian noise; split 'default'."""
     from hpdesc.data.store import DatasetWriter
