@@ -30,7 +30,6 @@ no engine (``hpdesc.config`` uses :func:`check_config`).
 from __future__ import annotations
 
 import importlib
-import sys
 
 from hpdesc.errors import UsageError
 from hpdesc.training.distribute.base import LR_SCALINGS, MODES, Cluster, check_config
@@ -85,17 +84,6 @@ def train_here(cfg, run, run_training, **kw):
         cfg.benchmark.enabled = False  # the chief benchmarks; the others only train
     with cluster.errors():
         return run_training(cfg, cluster.worker_run(run), **kw)
-
-
-def reset_for_tests() -> None:
-    """Forget the active cluster (tests only; a strategy cannot really be torn down)."""
-    global _ACTIVE
-    _ACTIVE = None
-    if "keras" in sys.modules:
-        try:
-            sys.modules["keras"].distribution.set_distribution(None)
-        except Exception:  # noqa: BLE001
-            pass
 
 
 __all__ = ["Cluster", "MODES", "LR_SCALINGS", "active", "setup", "check_config", "tf_config_identity", "train_here"]
