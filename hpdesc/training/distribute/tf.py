@@ -18,9 +18,9 @@ Keras API used beyond the documented one, and why:
   the next ``predict_on_batch`` build its function for the default strategy.
 
 Batch-norm layers are found through the public ``Model.layers`` (and ``Wrapper.layer``), walked
-into nested models, where the previous code used Keras' private ``_flatten_layers``; for every
-built-in and installed model both give the same layers (tested). A BatchNormalization inside a
-custom layer that is not a Model is listed by no public Keras API and is not synchronized.
+into nested models, not Keras' private ``_flatten_layers``; on the registered models and the
+training wrappers both find the same layers (tested). A BatchNormalization inside a custom layer
+that is not a Model is listed by no public Keras API and is not synchronized.
 """
 
 from __future__ import annotations
