@@ -17,7 +17,8 @@ attribute read through the adapter syncs first, so ``get_weights`` / ``optimizer
 never stale. ``HPDESC_FAST_PATH=off`` turns the adapter off (Keras' ``train_on_batch`` then runs).
 See docs/performance.md.
 
-JAX-specific code of the training package lives here and in :mod:`hpdesc.training.distribute`.
+JAX-specific code of the training package lives here and in :mod:`hpdesc.training.distribute.jax`
+(the distribution in force, and how a per-process batch is laid out over its mesh).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Sequence
 
-import numpy as np
+from hpdesc.training import distribute
+from hpdesc.training.distribute import jax as djax
 
 FAST_PATH_ENV = "HPDESC_FAST_PATH"
 
@@ -39,25 +41,7 @@ def _single_device_jax() -> bool:
 
     if _switched_off() or keras.backend.backend() != "jax":
         return False
-    from hpdesc.training import distribute
-
-    if distribute.active().distributed:
-        return False
-    try:
-        return keras.distribution.distribution() is None
-    except Exception:  # noqa: BLE001 - an older Keras without the distribution API
-        return True
-
-
-def _data_parallel():
-    """The ``keras.distribution.DataParallel`` in force, or None (no distribution, or another kind)."""
-    import keras
-
-    try:
-        dist = keras.distribution.distribution()
-    except Exception:  # noqa: BLE001 - an older Keras without the distribution API
-        return None
-    return dist if isinstance(dist, keras.distribution.DataParallel) else None
+    return not distribute.active().distributed and djax.current_distribution() is None
 
 
 def _trainable_jax() -> bool:
@@ -66,11 +50,8 @@ def _trainable_jax() -> bool:
 
     if _switched_off() or keras.backend.backend() != "jax":
         return False
-    try:
-        dist = keras.distribution.distribution()
-    except Exception:  # noqa: BLE001 - an older Keras without the distribution API
-        return True
-    return dist is None or isinstance(dist, keras.distribution.DataParallel)
+    dist = djax.current_distribution()
+    return dist is None or djax.is_data_parallel(dist)
 
 
 def enabled(trainer=None) -> bool:
@@ -110,7 +91,7 @@ class JaxTrainer:
             opt.build(trainer.trainable_variables)
         self._state = None  # (trainable, non-trainable, optimizer) lists of jax arrays
         self._dirty = False
-        self._dist = _data_parallel()
+        self._dist = djax.data_parallel()
         self._step = None if self._dist is not None else jax.jit(self._train_step, donate_argnums=(0,))
 
     # -- the step --------------------------------------------------------------------------------
@@ -143,10 +124,9 @@ class JaxTrainer:
                             for vs in (tr.trainable_variables, tr.non_trainable_variables, tr.optimizer.variables))
         if self._step is None:  # data-parallel: the state keeps its (replicated) layout step after step
             import jax
-            from jax.sharding import NamedSharding, PartitionSpec
 
             shardings = jax.tree.map(lambda a: a.sharding, self._state)
-            loss = NamedSharding(self._dist.device_mesh.backend_mesh, PartitionSpec())
+            loss = djax.replicated(self._dist)
             self._step = jax.jit(self._train_step, donate_argnums=(0,), out_shardings=(shardings, loss))
 
     def prepare(self, batch):
@@ -159,12 +139,7 @@ class JaxTrainer:
 
         if self._dist is None:
             return jax.device_put(batch)
-
-        def put(x):
-            layout = self._dist.get_data_layout(x.shape).backend_layout
-            return jax.make_array_from_process_local_data(layout, np.asarray(x))
-
-        return jax.tree.map(put, batch)
+        return jax.tree.map(lambda x: djax.global_batch(self._dist, x), batch)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         if sample_weight is not None or class_weight is not None:

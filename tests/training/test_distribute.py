@@ -141,6 +141,129 @@ def test_tf_config_identity():
         D.tf_config_identity("{not json")
 
 
+# -- the engine modules behind one interface (in-process; no strategy unless said) --------------------------
+def test_check_config_imports_no_engine():
+    # hpdesc.config calls check_config: loading a config must not import an engine (nor numpy)
+    code = ("import sys; from hpdesc.training.distribute import check_config; import hpdesc.config as C; "
+            "C.resolve(None); check_config('mirrored', 'linear'); "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'numpy') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(ENV, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip() == "[]", res.stdout
+
+
+def test_each_engine_has_a_cluster_module_behind_one_interface():
+    from hpdesc.training.distribute import base
+    from hpdesc.training.distribute import jax as DJ
+    from hpdesc.training.distribute import tf as DT
+
+    assert D.Cluster is base.Cluster and D.check_config is base.check_config and D.MODES == base.MODES
+    assert D.tf_config_identity is DT.tf_config_identity
+    assert {name: getattr(D, mod).make_cluster for name, mod in D.BACKENDS.items()} == {
+        "tensorflow": DT.make_cluster, "jax": DJ.make_cluster}
+    model = object()
+    for cluster in (D.Cluster(), DT.TFCluster("mirrored"), DJ.JaxCluster("multi-worker", num_workers=2)):
+        assert isinstance(cluster, D.Cluster)
+        # one device, or no strategy: every engine hook leaves things alone
+        assert cluster.trainer(model) is model and cluster.for_inference(model) is model
+        assert cluster.stats_forward(model) is None
+        with cluster.alone():
+            pass
+    assert DT.TFCluster().backend == "tensorflow" and DJ.JaxCluster().backend == "jax"
+    assert D.active().describe() == "one device"
+
+
+def test_peer_failures_become_one_training_error_per_engine():
+    from hpdesc.errors import TrainingError
+    from hpdesc.training.distribute.jax import JaxCluster
+    from hpdesc.training.distribute.tf import TFCluster
+
+    class UnavailableError(Exception):  # the class name is what identifies TensorFlow's error
+        pass
+
+    gloo = RuntimeError("Gloo: Connection closed by peer")
+    tf2 = TFCluster("multi-worker", num_workers=2, worker_index=1, num_replicas=2)
+    err = tf2.peer_error(UnavailableError("socket closed"))
+    assert isinstance(err, TrainingError) and tf2.peer_failed
+    assert str(err).startswith("worker 1: another worker of this 2-worker run stopped responding or failed "
+                               "(UnavailableError: socket closed)") and "--resume" in err.hint
+    assert tf2.peer_error(gloo) is gloo  # TensorFlow: a JAX status text is no peer failure
+    jx = JaxCluster("multi-worker", num_workers=2, num_replicas=2)
+    assert not jx.peer_failed and isinstance(jx.peer_error(gloo), TrainingError) and jx.peer_failed
+    assert JaxCluster("mirrored").peer_error(gloo) is gloo  # one worker: no peer to blame
+    with pytest.raises(TrainingError, match="stopped responding"):
+        with JaxCluster("multi-worker", num_workers=2).errors():
+            raise UnavailableError("x")
+    with pytest.raises(ValueError, match="a bug"):
+        with jx.errors():
+            raise ValueError("a bug")
+
+
+def test_batchnorm_walk_uses_public_api_and_finds_what_keras_finds():
+    import keras
+
+    from hpdesc import registry
+    from hpdesc.training.distribute.tf import batchnorm_layers
+    from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
+
+    def keras_walk(model):  # Keras' private walk, which the public one replaces
+        return {id(la) for la in model._flatten_layers(include_self=False)
+                if isinstance(la, keras.layers.BatchNormalization)}
+
+    # every registered model but resnet50 (5 s to build): its BN sit in a nested functional model,
+    # as in the nested Sequential below
+    models = [registry.build(kind, name, input_shape=(32, 32, 1))
+              for kind in ("denoiser", "descriptor") for name in registry.names(kind) if name != "resnet50"]
+    models.append(DenoiserTrainer(registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3),
+                                  registry.build("denoiser_loss", "mse")))
+    models.append(TripletTrainer(registry.build("descriptor", "hardnet", input_shape=(32, 32, 1), filters=4),
+                                 registry.build("descriptor_loss", "hardnet")))
+    models.append(keras.Sequential([keras.Input((2, 4)), keras.layers.TimeDistributed(keras.layers.BatchNormalization()),
+                                    keras.Sequential([keras.layers.BatchNormalization()])]))
+    assert sum(bool(keras_walk(m)) for m in models) >= 4, [m.name for m in models]
+    for m in models:
+        got = [id(la) for la in batchnorm_layers(m)]
+        assert len(got) == len(set(got)) and set(got) == keras_walk(m), m.name
+
+
+def test_tf_cluster_on_one_device_trains_like_no_cluster_and_detaches_inference():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from hpdesc import registry
+    from hpdesc.training.distribute.tf import TFCluster, batchnorm_layers
+    from hpdesc.training.wrappers import DenoiserTrainer
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    cluster = TFCluster("mirrored", num_replicas=1, local_replicas=1, strategy=strategy)
+
+    def build():
+        keras.utils.set_random_seed(0)
+        net = registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3, filters=8)
+        tr = DenoiserTrainer(net, registry.build("denoiser_loss", "mse"))
+        tr.compile(optimizer=registry.build("optimizer", "adam", learning_rate=1e-2), jit_compile=False)
+        tr.build((None, 32, 32, 1))
+        return net, tr
+
+    with cluster.scope():
+        net, tr = build()
+    ref_net, ref = build()
+    assert batchnorm_layers(tr) and net.distribute_strategy is strategy
+    rng = np.random.default_rng(0)
+    trainer = cluster.trainer(tr)
+    for _ in range(3):
+        clean = rng.random((8, 32, 32, 1), dtype=np.float32)
+        x = (clean + 0.1 * rng.normal(size=clean.shape)).astype(np.float32)
+        want = float(ref.train_on_batch(x, clean, return_dict=True)["loss"])
+        assert float(trainer.train_on_batch(x, clean, return_dict=True)["loss"]) == pytest.approx(want, rel=1e-4)
+    assert not any(la.synchronized for la in batchnorm_layers(tr))  # only while a step runs
+    assert cluster.stats_forward(net) is None  # one worker: a plain call recalibrates
+    assert cluster.for_inference(net) is net and net.distribute_strategy is not strategy
+    np.testing.assert_allclose(net.predict_on_batch(x), ref_net.predict_on_batch(x), rtol=1e-4, atol=1e-5)
+
+
 # -- MirroredStrategy over 2 logical CPU devices == one device ---------------------------------------------
 def test_mirrored_two_logical_cpus_matches_one_device(tiny_data, tmp_path):
     hist = {}
