@@ -87,7 +87,7 @@ def _drop_ignored_params(cfg: C.RunConfig, reporter) -> None:
 
 
 def _reporter(progress):
-    from hpdesc.training.loop import Reporter
+    from hpdesc.progress import Reporter
 
     return progress if progress is not None else Reporter()
 

@@ -103,3 +103,10 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    """Write ``obj`` as indented, key-sorted JSON atomically (non-JSON values as ``str``)."""
+    import json
+
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from hpdesc.training.infer import Pipeline, PsnrMeter, describe_sequences, is_identity
-from hpdesc.training.loop import Reporter
+from hpdesc.progress import Reporter
 from hpdesc.training.run import RunDir
 
 
@@ -135,7 +135,7 @@ def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timing
 
     from hpdesc import registry
     from hpdesc.benchmark.evaluate import evaluate
-    from hpdesc.training.pipeline import write_json
+    from hpdesc.atomic import write_json_atomic as write_json
 
     reporter = reporter or Reporter()
     timings = timings if timings is not None else {}

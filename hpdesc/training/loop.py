@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hpdesc.data.batches import Prefetch
+from hpdesc.progress import Reporter
 from hpdesc.training import callbacks as cb
 from hpdesc.training import fast
 from hpdesc.training.run import RunDir
@@ -17,18 +18,6 @@ from hpdesc.training.run import RunDir
 
 class SessionLimit(Exception):
     """Raised after ``max_epochs_this_session`` epochs: the run stops cleanly and can be resumed."""
-
-
-class Reporter:
-    """Progress sink of the training API (no-op); the CLI passes a rich implementation."""
-
-    def start(self, description: str, total: int | None) -> None: ...
-
-    def advance(self, n: int = 1, **fields) -> None: ...
-
-    def done(self) -> None: ...
-
-    def log(self, message: str) -> None: ...
 
 
 @dataclass

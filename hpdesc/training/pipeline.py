@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from hpdesc.atomic import write_text_atomic
 from hpdesc.config import COMPONENTS, RunConfig
 from hpdesc.data import batches as B
 from hpdesc.errors import TrainingError, UsageError
 from hpdesc.training import callbacks as cb
 from hpdesc.training import distribute
-from hpdesc.training.loop import EpochBudget, Reporter, SessionLimit, fit_stage
+from hpdesc.progress import Reporter
+from hpdesc.training.loop import EpochBudget, SessionLimit, fit_stage
 from hpdesc.training.run import RunDir, set_latest
 
 
@@ -332,10 +332,6 @@ def _train_and_save(stage, cfg, run, model, path, trainer, make_batches, steps, 
     result.warnings.extend(wd.warnings)
     cb.save_keras(model, path)
     run.update_state(**{f"{stage}_done": True}, timings=timings)
-
-
-def write_json(path, obj: Any) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
 def provenance(cfg: RunConfig, entries: dict) -> dict:
