@@ -15,6 +15,7 @@ import numpy as np
 
 from hpdesc.atomic import atomic_path, write_text_atomic
 from hpdesc.errors import TrainingError
+from hpdesc.models.walk import batchnorm_layers
 
 
 # -- history ------------------------------------------------------------------------------------
@@ -236,9 +237,7 @@ def recalibrate_batchnorm(model, batches, forward=None) -> bool:
     the model has no batch-norm layer. ``forward(x)`` replaces ``model(x, training=True)`` (several
     workers: :meth:`hpdesc.training.distribute.Cluster.stats_forward`).
     """
-    import keras
-
-    layers = [la for la in _all_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
+    layers = batchnorm_layers(model)
     if not layers:
         return False
     old = [la.momentum for la in layers]
@@ -252,12 +251,3 @@ def recalibrate_batchnorm(model, batches, forward=None) -> bool:
         for la, m in zip(layers, old):
             la.momentum = m
     return True
-
-
-def _all_layers(model):
-    out = []
-    for la in getattr(model, "layers", []):
-        out.append(la)
-        if hasattr(la, "layers"):
-            out.extend(_all_layers(la))
-    return out

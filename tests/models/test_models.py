@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from hpdesc.models import is_trainable, numpy_compute
+from hpdesc.models.walk import all_layers
 
 BATCH = 2
 SHAPE = (32, 32, 1)
@@ -113,18 +114,11 @@ def test_activation_and_init_variants(kind, ep, patches):
     for init in inits:
         model = _build(kind, ep, activation="leaky_relu", alpha=0.1, init=init)
         assert np.all(np.isfinite(_forward(model, patches)))
-    assert any(isinstance(layer, keras.layers.LeakyReLU) for layer in _all_layers(model))
+    assert any(isinstance(layer, keras.layers.LeakyReLU) for layer in all_layers(model))
     with pytest.raises(ValueError, match="activation"):
         _build(kind, ep, activation="swish")
     with pytest.raises(ValueError, match="init"):
         _build(kind, ep, init="uniform")
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
 
 
 def _factory(group, name):

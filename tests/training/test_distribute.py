@@ -204,7 +204,7 @@ def test_batchnorm_walk_uses_public_api_and_finds_what_keras_finds():
     import keras
 
     from hpdesc import registry
-    from hpdesc.training.distribute.tf import batchnorm_layers
+    from hpdesc.models.walk import batchnorm_layers
     from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
 
     def keras_walk(model):  # Keras' private walk, which the public one replaces
@@ -233,7 +233,8 @@ def test_tf_cluster_on_one_device_trains_like_no_cluster_and_detaches_inference(
     import tensorflow as tf
 
     from hpdesc import registry
-    from hpdesc.training.distribute.tf import TFCluster, batchnorm_layers
+    from hpdesc.models.walk import batchnorm_layers
+    from hpdesc.training.distribute.tf import TFCluster
     from hpdesc.training.wrappers import DenoiserTrainer
 
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])

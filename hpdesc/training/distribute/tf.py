@@ -48,6 +48,8 @@ class TFCluster(Cluster):
         """Synchronized batch norm inside ``strategy.run``: the statistics of all workers' batches."""
         if self.strategy is None or self.num_workers == 1:
             return None
+        from hpdesc.models.walk import batchnorm_layers
+
         bn = batchnorm_layers(model)
 
         def forward(x):
@@ -89,6 +91,8 @@ class _TFReplicaTrainer:
                 opt.build(trainer.trainable_variables)
         # batch statistics over the global batch, as on one device (Keras' synchronized BN, TF
         # only); switched on only while a training step is traced so saved models stay portable
+        from hpdesc.models.walk import batchnorm_layers
+
         self._bn = batchnorm_layers(trainer)
 
     def __getattr__(self, name):
@@ -110,23 +114,6 @@ class _TFReplicaTrainer:
             return self._trainer.test_on_batch(x, y, **kw)
         except Exception as exc:
             raise self._cluster.peer_error(exc) from exc
-
-
-def batchnorm_layers(model) -> list:
-    """Every ``keras.layers.BatchNormalization`` of ``model``, nested models included (each once)."""
-    import keras
-
-    out, seen, todo = [], set(), list(getattr(model, "layers", []))
-    while todo:
-        la = todo.pop(0)
-        if id(la) in seen:
-            continue
-        seen.add(id(la))
-        if isinstance(la, keras.layers.BatchNormalization):
-            out.append(la)
-        # nested models list theirs; a Wrapper (TimeDistributed, ...) holds one in ``layer``
-        todo[:0] = [la.layer] if isinstance(la, keras.layers.Wrapper) else list(getattr(la, "layers", []))
-    return out
 
 
 def _split(cluster: Cluster, value):
@@ -212,4 +199,4 @@ def make_cluster(mode: str, training) -> TFCluster:
     return TFCluster(mode, "tensorflow", workers, index, n, max(1, n // workers), strategy)
 
 
-__all__ = ["TFCluster", "batchnorm_layers", "make_cluster", "tf_config_identity"]
+__all__ = ["TFCluster", "make_cluster", "tf_config_identity"]
