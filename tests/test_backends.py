@@ -1,14 +1,10 @@
-"""Backend-agnosticism: a tiny training step on the JAX backend, in a subprocess.
+"""Backend-agnosticism: a tiny training step on the JAX backend, in a subprocess of this interpreter.
 
-Runs with the current interpreter when it has ``jax``, or with the interpreter named by
-``HPDESC_JAX_PYTHON`` (a separate environment with jax, keras and hpdesc installed); skipped
-otherwise.
+Marked ``multiproc`` (``pytest -m multiproc``); skipped when jax is not installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
 import sys
 import textwrap
@@ -74,20 +70,10 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _jax_python():
-    override = os.environ.get("HPDESC_JAX_PYTHON")
-    if override:
-        return override
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed (set HPDESC_JAX_PYTHON to a Python that has it)")
-    return sys.executable
-
-
-def test_training_step_on_jax_backend(tmp_path):
-    python = _jax_python()
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+@pytest.mark.multiproc
+def test_training_step_on_jax_backend(tmp_path, jax_env):
     proc = subprocess.run(
-        [python, "-c", SCRIPT], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, "-c", SCRIPT], cwd=tmp_path, env=jax_env(), capture_output=True, text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

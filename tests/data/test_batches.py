@@ -38,11 +38,14 @@ def test_triplet_batches_anchor_positive_same_patch():
         for j in range(m):
             pool[i, j, 0, 0] = i
             pool[i, j, 0, 1] = j
+    batches = 0
     for a, p, n in B.triplet_batches(pool, 8, 32, np.random.default_rng(1)):
         assert a.shape == (8, 32, 32, 1) and a.dtype == np.float32 and a.max() <= 1.0
         ra, rp, rn = (np.rint(x[:, 0, 0, 0] * 255) for x in (a, p, n))
         ja, jp = (np.rint(x[:, 0, 1, 0] * 255) for x in (a, p))
         assert np.all(ra == rp) and np.all(ja != jp) and np.all(rn != ra)
+        batches += 1
+    assert batches == 4  # 32 triplets in batches of 8
 
 
 def test_batches_deterministic_per_epoch():
@@ -50,6 +53,7 @@ def test_batches_deterministic_per_epoch():
     first = list(B.triplet_batches(pool, 4, 8, B.rng_for(3, "descriptor", 2)))
     again = list(B.triplet_batches(pool, 4, 8, B.rng_for(3, "descriptor", 2)))
     other = list(B.triplet_batches(pool, 4, 8, B.rng_for(3, "descriptor", 3)))
+    assert len(first) == len(again) == len(other) == 2  # 8 triplets in batches of 4: the checks below see them
     assert all(np.array_equal(x, y) for b1, b2 in zip(first, again) for x, y in zip(b1, b2))
     assert not all(np.array_equal(x, y) for b1, b2 in zip(first, other) for x, y in zip(b1, b2))
 

@@ -66,6 +66,7 @@ def test_release_65px_import_resizes_adds_noise_and_official_splits(dataset, tmp
     assert detect_layout(src) == "release"
     out = import_release(src, tmp_path / "rel.h5", seed=3)
     with open_dataset(out) as ds:
+        assert sorted(ds.sequences) == sorted(want)  # every sequence imported: the loops below see them all
         for s in ds.sequences:
             np.testing.assert_array_equal(ds.patches(s, kind="clean"), want[s])
         got = ds.patches("i_ajuntament", kind="clean").astype(int)

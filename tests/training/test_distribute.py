@@ -1,16 +1,17 @@
 """Data-parallel training (tf.distribute): 2 logical CPUs vs 1 device, 2 workers on loopback, a killed worker;
 and two JAX processes (keras.distribution) on loopback.
 
-Every distributed run happens in subprocesses with hard timeouts (a strategy must be created
-before TensorFlow runs anything, and a multi-worker run needs one process per worker).
+Every real distributed run happens in subprocesses with hard timeouts (a strategy must be created
+before TensorFlow runs anything, and a multi-worker run needs one process per worker); those tests
+are marked ``multiproc`` and run with ``python -m pytest -q -n 2 -m multiproc``. The quick run
+keeps the plumbing in-process: the unit checks, a one-device MirroredStrategy, and the chief /
+other-worker bookkeeping of a 2-worker cluster without collectives.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import site
 import socket
 import subprocess
 import sys
@@ -23,7 +24,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny import TINY, make_tiny_dataset  # noqa: E402
 
-from hpdesc.errors import ConfigError, UsageError  # noqa: E402
+import hpdesc  # noqa: E402
+from hpdesc.errors import ConfigError, TrainingError, UsageError  # noqa: E402
 from hpdesc.training import distribute as D  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
@@ -265,7 +267,68 @@ def test_tf_cluster_on_one_device_trains_like_no_cluster_and_detaches_inference(
     np.testing.assert_allclose(net.predict_on_batch(x), ref_net.predict_on_batch(x), rtol=1e-4, atol=1e-5)
 
 
+# -- in-process plumbing: the quick run's stand-ins for the multiproc tests below ---------------------------
+def _as_cluster(monkeypatch, cluster):
+    """Train in this process as ``cluster`` (setup() makes its real strategy once per process)."""
+    monkeypatch.setattr(D, "setup", lambda training: cluster)
+    monkeypatch.setattr(D, "active", lambda: cluster)
+
+
+def test_mirrored_strategy_in_process_matches_one_device(tiny_data, tmp_path, monkeypatch):
+    """The tf.distribute path (replica trainer, split batches, per-worker inference) on one CPU replica."""
+    import tensorflow as tf
+
+    plain = hpdesc.train(data=tiny_data, sets=EQUIV, epochs=1, seed=3, out=tmp_path / "plain")
+    from hpdesc.training.distribute.tf import TFCluster
+
+    _as_cluster(monkeypatch, TFCluster("mirrored", num_replicas=1, local_replicas=1,
+                                       strategy=tf.distribute.MirroredStrategy(["/cpu:0"])))
+    mirrored = hpdesc.train(data=tiny_data, sets=EQUIV, epochs=1, seed=3, out=tmp_path / "m", distribute="mirrored")
+    assert mirrored.config.training.distribute == "mirrored"
+    # the denoiser sees the same batches: the same losses up to float rounding; the descriptor's pool
+    # is denoised under the strategy, whose rounding differs slightly (measured 2e-3 on val_loss)
+    for stage, rel in (("denoiser", 1e-4), ("descriptor", 1e-2)):
+        assert len(plain.history[stage]) == 1, plain.history
+        for a, b in zip(plain.history[stage], mirrored.history[stage], strict=True):
+            for key in ("loss", "val_loss"):
+                assert b[key] == pytest.approx(a[key], rel=rel), (stage, key, a, b)
+    assert (tmp_path / "m" / "descriptor.keras").is_file()
+
+
+def test_two_worker_bookkeeping_in_process(tiny_data, tmp_path, monkeypatch):
+    """Worker 1 of 2 trains its shard in a scratch copy without the benchmark; the chief writes the run."""
+    from hpdesc.training.distribute.tf import TFCluster
+
+    out = tmp_path / "runs" / "mw"
+    kw = dict(data=tiny_data, sets=TINY, epochs=1, seed=3, out=out, distribute="multi-worker")
+    other = TFCluster("multi-worker", num_workers=2, worker_index=1, num_replicas=2, local_replicas=1)
+    _as_cluster(monkeypatch, other)
+    res = hpdesc.train(**kw)
+    assert res.finished and not res.benchmark
+    scratch = Path(res.run_dir)
+    assert not out.exists() and not scratch.is_relative_to(tmp_path)  # nothing from worker 1 in the runs folder
+    assert (scratch / "checkpoints" / "descriptor_last.npz").is_file() and not (scratch / "benchmark.json").exists()
+
+    chief = TFCluster("multi-worker", num_workers=2, worker_index=0, num_replicas=2, local_replicas=1)
+    _as_cluster(monkeypatch, chief)
+    res = hpdesc.train(**kw)
+    assert res.finished and Path(res.run_dir) == out
+    for name in ("config.toml", "descriptor.keras", "benchmark.json", "state.json", "checkpoints/descriptor_last.npz"):
+        assert (out / name).is_file(), name
+
+    # a resumed worker 1 starts from a private copy of the chief's resume state, and writes nothing there
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    _as_cluster(monkeypatch, other)
+    again = hpdesc.train(resume=out)
+    copy = Path(again.run_dir)
+    assert copy != out and copy != scratch
+    assert (copy / "state.json").read_text() == (out / "state.json").read_text()
+    assert (copy / "checkpoints" / "descriptor_last.npz").is_file() and not (copy / "benchmark.json").exists()
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+
+
 # -- MirroredStrategy over 2 logical CPU devices == one device ---------------------------------------------
+@pytest.mark.multiproc
 def test_mirrored_two_logical_cpus_matches_one_device(tiny_data, tmp_path):
     hist = {}
     for n in (1, 2):
@@ -275,6 +338,7 @@ def test_mirrored_two_logical_cpus_matches_one_device(tiny_data, tmp_path):
         line = next(x for x in res.stdout.splitlines() if x.startswith("HISTORY "))
         hist[n] = json.loads(line[len("HISTORY "):])
     for stage in ("denoiser", "descriptor"):
+        assert len(hist[1][stage]) == 2, hist  # two epochs each: the comparison below is not vacuous
         for a, b in zip(hist[1][stage], hist[2][stage], strict=True):
             for key in ("loss", "val_loss"):
                 assert b[key] == pytest.approx(a[key], rel=2e-3), (stage, key, a, b)
@@ -282,6 +346,7 @@ def test_mirrored_two_logical_cpus_matches_one_device(tiny_data, tmp_path):
 
 
 # -- two worker processes on 127.0.0.1 ---------------------------------------------------------------------
+@pytest.mark.multiproc
 def test_two_workers_on_loopback_train_and_only_the_chief_writes(tiny_data, tmp_path):
     out = tmp_path / "runs" / "mw"
     # the default precision (bfloat16 compute): a cross-worker gather of bfloat16 outputs used to fail
@@ -302,6 +367,7 @@ def test_two_workers_on_loopback_train_and_only_the_chief_writes(tiny_data, tmp_
     _same_epoch_lines(logs)
 
 
+@pytest.mark.multiproc
 def test_killed_worker_fails_the_other_clearly_then_resumes(tiny_data, tmp_path):
     out = tmp_path / "mw"
     long = _sets(TINY + ["training.denoiser_epochs=40", "training.descriptor_epochs=1", "benchmark.enabled=false",
@@ -315,12 +381,10 @@ def test_killed_worker_fails_the_other_clearly_then_resumes(tiny_data, tmp_path)
         time.sleep(0.2)
     assert procs[1][0].poll() is None, (tmp_path / "k1.log").read_text()[-3000:]
     procs[1][0].kill()
-    t0 = time.monotonic()
-    codes = _wait(procs[:1], 180)
+    codes = _wait(procs[:1], 180)  # a hang is killed at the deadline: its status is not 1
     _wait(procs[1:], 30)
     log = (tmp_path / "k0.log").read_text()
     assert codes[0] == 1, log[-3000:]
-    assert time.monotonic() - t0 < 150
     assert "stopped responding or failed" in log and "--resume" in log, log[-3000:]
     assert "Traceback" not in log
     assert (out / "checkpoints" / "denoiser_last.npz").exists() and not (out / "denoiser.keras").exists()
@@ -335,43 +399,27 @@ def test_killed_worker_fails_the_other_clearly_then_resumes(tiny_data, tmp_path)
 
 
 # -- two JAX processes on 127.0.0.1 (keras.distribution.initialize + DataParallel) ------------------------
-def _jax_python():
-    if importlib.util.find_spec("jax") is not None:
-        return sys.executable
-    alt = Path("/tmp/venv-jax/bin/python")  # a side environment with jax (not in the main venv)
-    if alt.exists() and subprocess.run([str(alt), "-c", "import jax"], capture_output=True,
-                                       env=dict(os.environ, KERAS_BACKEND="jax")).returncode == 0:
-        return str(alt)
-    return None
-
-
-def _jax_workers(args, tmp_path: Path, tag: str, n: int = 2):
+def _jax_workers(jax_env, args, tmp_path: Path, tag: str, n: int = 2):
     """``hpdesc train ARGS`` in ``n`` JAX processes on 127.0.0.1 (keras.distribution.initialize)."""
-    import hpdesc
-
-    # the jax environment may lack hpdesc's other dependencies: fall back to this one's packages
-    (tmp_path / "sitecustomize.py").write_text(
-        "import sys\n" + "".join(f"sys.path.append({p!r})\n" for p in site.getsitepackages()))
     port = _free_ports(1)[0]
     procs = []
     for i in range(n):
         log = open(tmp_path / f"{tag}{i}.log", "w")
-        env = dict(ENV, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
-                   PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]),
-                   KERAS_DISTRIBUTION_JOB_ADDRESSES=",".join([f"127.0.0.1:{port}"] * n),
-                   KERAS_DISTRIBUTION_NUM_PROCESSES=str(n), KERAS_DISTRIBUTION_PROCESS_ID=str(i))
-        procs.append((subprocess.Popen([_jax_python(), "-m", "hpdesc", "train", *args], env=env, stdout=log,
+        env = jax_env(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="",
+                      KERAS_DISTRIBUTION_JOB_ADDRESSES=",".join([f"127.0.0.1:{port}"] * n),
+                      KERAS_DISTRIBUTION_NUM_PROCESSES=str(n), KERAS_DISTRIBUTION_PROCESS_ID=str(i))
+        procs.append((subprocess.Popen([sys.executable, "-m", "hpdesc", "train", *args], env=env, stdout=log,
                                        stderr=subprocess.STDOUT, cwd=tmp_path), log))
     return procs
 
 
-@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
-def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
+@pytest.mark.multiproc
+def test_two_jax_processes_train_to_completion(tiny_data, tmp_path, jax_env):
     out = tmp_path / "runs" / "jx"
     args = ["--data", str(tiny_data), *_sets(TINY + ["training.precision=mixed"]), "--epochs", "2", "--seed", "3",
             "--distribute", "multi-worker",
             "--out", str(out)]
-    procs = _jax_workers(args, tmp_path, "j")
+    procs = _jax_workers(jax_env, args, tmp_path, "j")
     codes = _wait(procs, 300)
     logs = [(tmp_path / f"j{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)
@@ -386,14 +434,14 @@ def test_two_jax_processes_train_to_completion(tiny_data, tmp_path):
     assert scratch and not Path(scratch[-1]).exists()
 
 
-@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
+@pytest.mark.multiproc
 @pytest.mark.parametrize("victim", [1, 0])  # another process / the chief (it hosts the jax.distributed service)
-def test_killed_jax_process_fails_the_other_clearly_then_resumes(tiny_data, tmp_path, victim):
+def test_killed_jax_process_fails_the_other_clearly_then_resumes(tiny_data, tmp_path, victim, jax_env):
     out = tmp_path / "jk"
     long = _sets(TINY + ["training.denoiser_epochs=6", "training.descriptor_epochs=1", "benchmark.enabled=false",
                          "training.denoiser_samples_per_epoch=256"])
-    procs = _jax_workers(["--data", str(tiny_data), *long, "--seed", "3", "--distribute", "multi-worker",
-                          "--out", str(out)], tmp_path, "k")
+    procs = _jax_workers(jax_env, ["--data", str(tiny_data), *long, "--seed", "3", "--distribute", "multi-worker",
+                                   "--out", str(out)], tmp_path, "k")
     other = 1 - victim
     deadline = time.monotonic() + 240
     while "denoiser epoch 2/6" not in (tmp_path / f"k{victim}.log").read_text() and time.monotonic() < deadline:
@@ -402,18 +450,16 @@ def test_killed_jax_process_fails_the_other_clearly_then_resumes(tiny_data, tmp_
         time.sleep(0.2)
     assert procs[victim][0].poll() is None, (tmp_path / f"k{victim}.log").read_text()[-3000:]
     procs[victim][0].kill()
-    t0 = time.monotonic()
     code = _wait(procs[other:other + 1], 180)[0]
     _wait(procs[victim:victim + 1], 30)
     log = (tmp_path / f"k{other}.log").read_text()
-    assert code == 1, log[-3000:]  # not a hang, not an abort in jax.distributed's shutdown barrier
-    assert time.monotonic() - t0 < 150
+    assert code == 1, log[-3000:]  # not a hang (killed at the deadline), not an abort in jax.distributed's shutdown
     assert f"error: worker {other}: another worker of this 2-worker run stopped responding or failed" in log, log[-3000:]
     assert "--resume" in log and "Traceback" not in log
     assert (out / "checkpoints" / "denoiser_last.npz").exists() and not (out / "denoiser.keras").exists()
 
     # restart both processes with --resume: they continue from the chief's last checkpoint and finish
-    procs = _jax_workers(["--resume", str(out)], tmp_path, "r")
+    procs = _jax_workers(jax_env, ["--resume", str(out)], tmp_path, "r")
     codes = _wait(procs, 300)
     logs = [(tmp_path / f"r{i}.log").read_text() for i in range(2)]
     assert codes == [0, 0], "\n----\n".join(x[-3000:] for x in logs)

@@ -1,22 +1,16 @@
 """The JAX fast path (hpdesc.training.fast), checked against Keras' own train_on_batch / predict.
 
-Everything runs in one JAX subprocess (this interpreter when it has jax, else /tmp/venv-jax or
-``HPDESC_JAX_PYTHON``); skipped when no jax is available.
+Each check runs in a JAX subprocess of this interpreter (``multiproc``: ``pytest -m multiproc``);
+skipped when jax is not installed.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import site
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
-
-import hpdesc
 
 # random batches of 8 for both scripts (prepended to each)
 BATCHES = textwrap.dedent(
@@ -194,7 +188,8 @@ DATA_PARALLEL_SCRIPT = BATCHES + textwrap.dedent(
         got = fast.to_host([fast_tr.train_on_batch(*fast_tr.prepare(b), return_dict=True)["loss"] for b in batches[:3]]
                            + [fast_tr.train_on_batch(x, y, return_dict=True)["loss"] for x, y in batches[3:]])
         np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-4)
-        assert all(replicated(a) for part in fast_tr._state for a in part)
+        state = [a for part in fast_tr._state for a in part]
+        assert state and all(replicated(a) for a in state)
         fast_tr.sync()
         for a, b in zip(ref.get_weights(), mine.get_weights()):
             np.testing.assert_allclose(a, b, rtol=2e-2, atol=2e-3)
@@ -205,40 +200,23 @@ DATA_PARALLEL_SCRIPT = BATCHES + textwrap.dedent(
     """
 )
 
-def _jax_python():
-    override = os.environ.get("HPDESC_JAX_PYTHON")
-    if override:
-        return override
-    if importlib.util.find_spec("jax") is not None:
-        return sys.executable
-    alt = Path("/tmp/venv-jax/bin/python")
-    if alt.exists() and subprocess.run([str(alt), "-c", "import jax"], capture_output=True).returncode == 0:
-        return str(alt)
-    return None
-
-
-def _run_jax(script: str, tmp_path, **env_extra) -> str:
-    """``script`` in a JAX interpreter on CPU; returns its stdout (fails the test on a non-zero exit)."""
-    # the jax environment may lack hpdesc's other dependencies: fall back to this one's packages
-    (tmp_path / "sitecustomize.py").write_text(
-        "import sys\n" + "".join(f"sys.path.append({p!r})\n" for p in site.getsitepackages()))
-    env = dict(os.environ, KERAS_BACKEND="jax", HPDESC_FAST_PATH="auto", JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]), **env_extra)
-    res = subprocess.run([_jax_python(), "-c", script], capture_output=True, text=True, env=env,
+def _run_jax(script: str, tmp_path, env: dict) -> str:
+    """``script`` in a JAX subprocess; returns its stdout (fails the test on a non-zero exit)."""
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-4000:]
     return res.stdout
 
 
-@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
-def test_fast_path_matches_keras(tmp_path):
-    assert "FAST-OK" in _run_jax(SCRIPT, tmp_path)
+@pytest.mark.multiproc
+def test_fast_path_matches_keras(tmp_path, jax_env):
+    assert "FAST-OK" in _run_jax(SCRIPT, tmp_path, jax_env(HPDESC_FAST_PATH="auto"))
 
 
-@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
-def test_fast_path_under_data_parallel_matches_keras(tmp_path):
-    out = _run_jax(DATA_PARALLEL_SCRIPT, tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    assert "DP-OK" in out
+@pytest.mark.multiproc
+def test_fast_path_under_data_parallel_matches_keras(tmp_path, jax_env):
+    env = jax_env(HPDESC_FAST_PATH="auto", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert "DP-OK" in _run_jax(DATA_PARALLEL_SCRIPT, tmp_path, env)
 
 
 def test_fast_path_is_off_on_other_backends():

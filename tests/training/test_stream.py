@@ -40,6 +40,7 @@ def test_chunked_describe_equals_in_memory(tmp_path):
         np.testing.assert_allclose(fb.load(seqs)[0], fa.load(seqs)[0], rtol=1e-5, atol=1e-6)
     ra = evaluate(a, data, split="default", cache=False)
     rb = evaluate(b, data, split="default", cache=False)
+    assert set(ra.headline) == {"verification", "matching", "retrieval"}
     for task, v in ra.headline.items():
         assert rb.headline[task] == pytest_approx(v)
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -169,28 +167,12 @@ def test_cli_errors_are_one_line(tiny_data, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def _jax_python():
-    if importlib.util.find_spec("jax") is not None:
-        return sys.executable
-    alt = Path("/tmp/venv-jax/bin/python")  # a side environment with jax (not in the main venv)
-    if alt.exists() and subprocess.run([str(alt), "-c", "import jax"], capture_output=True).returncode == 0:
-        return str(alt)
-    return None
-
-
-@pytest.mark.skipif(_jax_python() is None, reason="jax is not installed")
-def test_trains_on_jax_backend(tiny_data, tmp_path):
-    import site
-
+@pytest.mark.multiproc
+def test_trains_on_jax_backend(tiny_data, tmp_path, jax_env):
     code = ("import hpdesc, sys; sys.path.insert(0, %r); from tiny import TINY; "
             "r = hpdesc.train(data=%r, sets=TINY, epochs=1, out=%r); "
             "assert r.finished; print('backend', r.config.provenance['backend'])"
             % (str(Path(__file__).parent), str(tiny_data), str(tmp_path / "run")))
-    # the jax environment may lack hpdesc's other dependencies: fall back to this one's packages
-    (tmp_path / "sitecustomize.py").write_text(
-        "import sys\n" + "".join(f"sys.path.append({p!r})\n" for p in site.getsitepackages()))
-    env = dict(os.environ, KERAS_BACKEND="jax", HPDESC_NO_PROGRESS="1",
-               PYTHONPATH=os.pathsep.join([str(tmp_path), str(Path(hpdesc.__file__).parent.parent)]))
-    res = subprocess.run([_jax_python(), "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=jax_env(), timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "backend jax" in res.stdout
