@@ -70,7 +70,12 @@ SCRIPT = BATCHES + textwrap.dedent(
         for a, b in zip(src.optimizer.variables, dst.optimizer.variables):
             b.assign(a.value)
 
-    for make, batch in ((triplet_trainer, triplet_batch), (denoiser_trainer, denoiser_batch)):
+    # (trainer, batches, loss rtol after step 1, weight atol after 5 steps): the denoiser's MSE is
+    # smooth, so the two paths agree to rounding; HardNet's hardest-in-batch mining on random
+    # patches (near-tied negatives) turns the mesh's reduction-order rounding into a different
+    # negative now and then (measured: loss 2.9e-3 relative by step 5, one weight of 2304 off by 2.6e-3)
+    for make, batch, loss_rtol, w_atol in ((triplet_trainer, triplet_batch, 1e-2, 5e-3),
+                                           (denoiser_trainer, denoiser_batch, 2e-3, 2e-3)):
         keras.utils.set_random_seed(1)
         ref, mine = make(), make()
         ref.optimizer.build(ref.trainable_variables)
@@ -173,7 +178,12 @@ DATA_PARALLEL_SCRIPT = BATCHES + textwrap.dedent(
     def replicated(a):
         return a.sharding.mesh.size == 2 and all(p is None for p in a.sharding.spec)
 
-    for make, batch in ((triplet_trainer, triplet_batch), (denoiser_trainer, denoiser_batch)):
+    # (trainer, batches, loss rtol after step 1, weight atol after 5 steps): the denoiser's MSE is
+    # smooth, so the two paths agree to rounding; HardNet's hardest-in-batch mining on random
+    # patches (near-tied negatives) turns the mesh's reduction-order rounding into a different
+    # negative now and then (measured: loss 2.9e-3 relative by step 5, one weight of 2304 off by 2.6e-3)
+    for make, batch, loss_rtol, w_atol in ((triplet_trainer, triplet_batch, 1e-2, 5e-3),
+                                           (denoiser_trainer, denoiser_batch, 2e-3, 2e-3)):
         keras.utils.set_random_seed(1)
         ref, mine = make(), make()
         mine.set_weights(ref.get_weights())
@@ -187,12 +197,13 @@ DATA_PARALLEL_SCRIPT = BATCHES + textwrap.dedent(
         want = [float(ref.train_on_batch(x, y, return_dict=True)["loss"]) for x, y in batches]
         got = fast.to_host([fast_tr.train_on_batch(*fast_tr.prepare(b), return_dict=True)["loss"] for b in batches[:3]]
                            + [fast_tr.train_on_batch(x, y, return_dict=True)["loss"] for x, y in batches[3:]])
-        np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-4)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)  # identical weights at step 1
+        np.testing.assert_allclose(got, want, rtol=loss_rtol, atol=1e-4)
         state = [a for part in fast_tr._state for a in part]
         assert state and all(replicated(a) for a in state)
         fast_tr.sync()
         for a, b in zip(ref.get_weights(), mine.get_weights()):
-            np.testing.assert_allclose(a, b, rtol=2e-2, atol=2e-3)
+            np.testing.assert_allclose(a, b, rtol=2e-2, atol=w_atol)
         assert all(replicated(v.value) for v in mine.trainable_variables)
         assert int(mine.optimizer.iterations.value) == 5
         assert fast.predict_fn(mine.net) is None  # inference under a distribution stays Keras'
