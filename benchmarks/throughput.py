@@ -4,7 +4,7 @@ Times what ``hpdesc train`` and ``hpdesc describe`` run, input pipeline included
 from an HDF5 dataset into memory, triplet / pair sampling (``hpdesc.data.batches``), the prefetch
 thread, host-to-device transfer, the training step chosen by ``fit_stage`` (the jitted fast path on
 JAX, Keras' ``train_on_batch`` elsewhere) through the same epoch function
-(``hpdesc.training.loop.train_epoch``), and inference through ``hpdesc.training.infer``
+(``hpdesc.training.loop.train_epoch``), and inference through ``hpdesc.inference``
 (``describe_sequences`` for descriptors, ``Pipeline.denoise`` for denoisers). When PyTorch imports,
 a reference of the same networks (torch.compile, bf16 autocast with ``--precision mixed``, the same
 numpy batches, pinned non-blocking copies, no host read-back per step) runs in the same process and
@@ -137,7 +137,8 @@ class Bench:
 
     def infer(self, ds, seqs, batch: int) -> int:
         """``hpdesc describe`` (hardnet) / ``hpdesc denoise`` (dncnn) over ``seqs``; returns patches."""
-        from hpdesc.training.infer import Pipeline, describe_sequences
+        from hpdesc.inference.describe import describe_sequences
+        from hpdesc.inference.pipeline import Pipeline
 
         if self.name == "dncnn":
             pipe = Pipeline(denoiser=self.net, batch_size=batch)

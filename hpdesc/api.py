@@ -228,7 +228,7 @@ def describe_run(run_dir, dataset, split: str | None = None, progress=None) -> P
     ``dataset``: path or PatchDataset. Returns the descriptor file's path (``hpdesc.descriptors``).
     """
     from hpdesc.data.store import PatchDataset, open_dataset
-    from hpdesc.training.bench import describe_run_split
+    from hpdesc.inference.describe import describe_run_split
 
     lr = load_run(run_dir)
     if lr.descriptor is None:
@@ -275,8 +275,8 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
     ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models
     (a parameter for a model taken from the run, or for no model, is refused: it would do nothing).
     """
-    from hpdesc.training.bench import descriptor_config, write_described
-    from hpdesc.training.infer import Pipeline
+    from hpdesc.inference.describe import descriptor_config, write_described
+    from hpdesc.inference.pipeline import Pipeline
     from hpdesc.validate import build_checked
 
     if out is None:
@@ -324,8 +324,8 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
     patches of the input).
     """
     from hpdesc import registry
-    from hpdesc.data.denoised import write_denoised
-    from hpdesc.training.infer import Pipeline, PsnrMeter
+    from hpdesc.inference.denoise import denoised_config, write_denoised_dataset
+    from hpdesc.inference.pipeline import Pipeline
 
     if out is None:
         raise UsageError("denoise needs an output file (--out FILE.h5)")
@@ -338,30 +338,14 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
             raise UsageError(f"{lr.run.path}: the run has no denoiser")
         model, run_dir = lr.denoiser, str(lr.run.path.resolve())
     pipe = Pipeline(model, None)
-    rep = _reporter(progress)
-    meter = PsnrMeter()
     with _open_data(data) as ds:
         seqs = _sequences(ds, split)
         if not seqs:
             raise UsageError(f"{ds.path}: split {split!r} has no test sequences")
-        config = {"dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "run_dir": run_dir,
-                  "denoiser": denoiser or "run", "input": "noisy", "split": split, "psnr": {}}
-        rep.start(f"denoising {len(seqs)} sequences", len(seqs))
-
-        def items():
-            for s in seqs:
-                noisy = ds.patches(s, kind="noisy")
-                clean = ds.patches(s, kind="clean")
-                den = pipe.denoise(noisy)
-                meter.add(clean, noisy, den)
-                rep.advance(1)
-                yield s, den, clean
-            config["psnr"] = meter.result()
-
+        config = denoised_config(ds, split, denoiser, run_dir)
         splits = ds.splits if split is None else {split: ds.split(split)}
-        write_denoised(out, seqs, [ds.count(s) for s in seqs], items(), config, splits=splits)
-        rep.done()
-    return {"path": Path(out), "psnr": config["psnr"]}
+        psnr = write_denoised_dataset(pipe, ds, seqs, out, config, _reporter(progress), splits=splits)
+    return {"path": Path(out), "psnr": psnr}
 
 
 def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None, tasks=None,

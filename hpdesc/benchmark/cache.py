@@ -5,7 +5,7 @@ descriptor file or task set can never return a stale result. Directory: ``$HPDES
 else ``benchmark/`` in hpdesc's cache directory (``$HPDESC_HOME``, ``$XDG_CACHE_HOME/hpdesc`` or
 ``~/.cache/hpdesc``: :func:`hpdesc.data.cache.cache_dir`). Its ``tasks/`` folder keeps the tasks
 generated for datasets that store none (:func:`hpdesc.benchmark.tasks.stored_tasks`), ``runs/``
-the descriptors of runs whose directory cannot be written (:mod:`hpdesc.training.bench`).
+the descriptors of runs whose directory cannot be written (:mod:`hpdesc.inference.describe`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -248,19 +248,6 @@ def choose_pool(n_rows: int, images_per_row: int, budget: int, rng: np.random.Ge
 def gather_pool(arr: np.ndarray, rows: np.ndarray, images: np.ndarray) -> np.ndarray:
     """``arr[rows][:, images-per-row]`` -> ``(R, M, 32, 32)``."""
     return arr[rows[:, None], images]
-
-
-def map_patches(fn: Callable[[np.ndarray], np.ndarray], patches: np.ndarray, batch_size: int = 256,
-                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Apply a float model to uint8 patches ``(..., 32, 32)`` in batches; returns uint8 same shape."""
-    shape = patches.shape
-    flat = patches.reshape((-1, 32, 32))
-    out = np.empty_like(flat)
-    for lo in range(0, flat.shape[0], batch_size):
-        out[lo:lo + batch_size] = to_uint8(fn(to_float(flat[lo:lo + batch_size])))
-        if progress:
-            progress(min(lo + batch_size, flat.shape[0]), flat.shape[0])
-    return out.reshape(shape)
 
 
 # -- prefetch -------------------------------------------------------------------------------------------

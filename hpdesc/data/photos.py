@@ -98,15 +98,6 @@ def load_photo(name: str) -> np.ndarray:
     return _load(name)
 
 
-def load_photos() -> list[tuple[str, np.ndarray]]:
-    """Every loadable photo as ``(name, image)``, deterministic order."""
-    names = photo_names()
-    if not names:
-        raise DataFormatError("no source photographs found (scikit-image / matplotlib sample data missing)",
-                              hint="reinstall scikit-image and matplotlib")
-    return [(n, load_photo(n)) for n in names]
-
-
 @dataclass(frozen=True)
 class CropView:
     """A square window of a rescaled photo, with the rescaled photo around it as context."""

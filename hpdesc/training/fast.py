@@ -1,4 +1,4 @@
-"""The JAX fast path: a jitted, state-donating training step and a jitted inference function.
+"""The JAX fast path for training: a jitted, state-donating training step.
 
 Keras' own ``train_on_batch`` reads the loss back to the host after every step and re-gathers the
 model's variables around each call; on a GPU those syncs cost 16-60% of HardNet's step time. On the
@@ -14,8 +14,9 @@ same step computes the global-batch loss and XLA inserts the gradient all-reduce
 The Keras variables are written back by :meth:`JaxTrainer.sync` (the epoch loop calls it after the
 last step of every epoch, before validation, batch-norm recalibration and the checkpoint); any
 attribute read through the adapter syncs first, so ``get_weights`` / ``optimizer.variables`` are
-never stale. ``HPDESC_FAST_PATH=off`` turns the adapter off (Keras' ``train_on_batch`` then runs).
-See docs/performance.md.
+never stale. ``HPDESC_FAST_PATH=off`` turns the adapter off (Keras' ``train_on_batch`` then runs),
+and with it the jitted inference of :func:`hpdesc.inference.predict.predict_fn`, which reads the same
+switch. See docs/performance.md.
 
 JAX-specific code of the training package lives here and in :mod:`hpdesc.training.distribute.jax`
 (the distribution in force, and how a per-process batch is laid out over its mesh).
@@ -23,32 +24,17 @@ JAX-specific code of the training package lives here and in :mod:`hpdesc.trainin
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-from hpdesc.training import distribute
+from hpdesc.inference.predict import fast_path_off
 from hpdesc.training.distribute import jax as djax
-
-FAST_PATH_ENV = "HPDESC_FAST_PATH"
-
-
-def _switched_off() -> bool:
-    return os.environ.get(FAST_PATH_ENV, "auto").strip().lower() in ("off", "0", "false", "no")
-
-
-def _single_device_jax() -> bool:
-    import keras
-
-    if _switched_off() or keras.backend.backend() != "jax":
-        return False
-    return not distribute.active().distributed and djax.current_distribution() is None
 
 
 def _trainable_jax() -> bool:
     """JAX backend, fast path not switched off, and one device or a data-parallel distribution."""
     import keras
 
-    if _switched_off() or keras.backend.backend() != "jax":
+    if fast_path_off() or keras.backend.backend() != "jax":
         return False
     dist = djax.current_distribution()
     return dist is None or djax.is_data_parallel(dist)
@@ -207,26 +193,4 @@ def is_device_value(value) -> bool:
     return type(value).__module__.startswith(("jax", "jaxlib"))
 
 
-def predict_fn(model) -> Callable | None:
-    """A jitted ``x -> model(x, training=False)`` on JAX (one compile per input shape), else None.
-
-    The variables are passed in on every call (not captured), so a model trained further after
-    this function was made is used with its current weights.
-    """
-    if not _single_device_jax():
-        return None
-    import jax
-
-    @jax.jit
-    def infer(trainable, non_trainable, x):
-        out, _ = model.stateless_call(trainable, non_trainable, x, training=False)
-        return out
-
-    def run(x):
-        return infer([v.value for v in model.trainable_variables],
-                     [v.value for v in model.non_trainable_variables], x)
-
-    return run
-
-
-__all__ = ["FAST_PATH_ENV", "JaxTrainer", "adapt", "enabled", "is_device_value", "predict_fn", "to_host"]
+__all__ = ["JaxTrainer", "adapt", "enabled", "is_device_value", "to_host"]

@@ -216,7 +216,7 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
 
 def _descriptor_pool(cfg, run, ds, seqs, denoiser, budget_images, name, reporter):
     """uint8 ``(R, M, 32, 32)`` training (or validation) pool for the descriptor, cached in the run."""
-    from hpdesc.training.infer import Pipeline, is_identity
+    from hpdesc.inference.pipeline import Pipeline, is_identity
 
     t = cfg.training
     mode = cfg.data.descriptor_input
@@ -252,7 +252,7 @@ def _descriptor_pool(cfg, run, ds, seqs, denoiser, budget_images, name, reporter
 def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timings, result):
     from hpdesc import registry
     from hpdesc.models import is_trainable
-    from hpdesc.training.infer import batch_fn
+    from hpdesc.inference.predict import batch_fn
     from hpdesc.training.wrappers import TripletTrainer, uses_negatives
 
     t = cfg.training

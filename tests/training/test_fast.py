@@ -42,7 +42,7 @@ SCRIPT = BATCHES + textwrap.dedent(
     from hpdesc.errors import TrainingError
     from hpdesc.training import callbacks as cb
     from hpdesc.training import fast
-    from hpdesc.training.infer import batch_fn
+    from hpdesc.inference.predict import batch_fn, predict_fn
     from hpdesc.training.loop import train_epoch
     from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
 
@@ -139,7 +139,7 @@ SCRIPT = BATCHES + textwrap.dedent(
     # switched off: Keras' train_on_batch
     import os
     os.environ["HPDESC_FAST_PATH"] = "off"
-    assert fast.adapt(tr._trainer) is tr._trainer and fast.predict_fn(tr._trainer.net) is None
+    assert fast.adapt(tr._trainer) is tr._trainer and predict_fn(tr._trainer.net) is None
     print("FAST-OK")
     """
 )
@@ -156,6 +156,7 @@ DATA_PARALLEL_SCRIPT = BATCHES + textwrap.dedent(
     assert keras.backend.backend() == "jax" and len(jax.devices()) == 2, jax.devices()
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=keras.distribution.list_devices()))
     from hpdesc import registry
+    from hpdesc.inference.predict import predict_fn
     from hpdesc.training import fast
     from hpdesc.training.wrappers import DenoiserTrainer, TripletTrainer
 
@@ -206,7 +207,7 @@ DATA_PARALLEL_SCRIPT = BATCHES + textwrap.dedent(
             np.testing.assert_allclose(a, b, rtol=2e-2, atol=w_atol)
         assert all(replicated(v.value) for v in mine.trainable_variables)
         assert int(mine.optimizer.iterations.value) == 5
-        assert fast.predict_fn(mine.net) is None  # inference under a distribution stays Keras'
+        assert predict_fn(mine.net) is None  # inference under a distribution stays Keras'
     print("DP-OK")
     """
 )
@@ -239,5 +240,4 @@ def test_fast_path_is_off_on_other_backends():
         pytest.skip("this interpreter runs the JAX backend")
     assert not fast.enabled()
     assert fast.adapt("trainer") == "trainer"
-    assert fast.predict_fn(object()) is None
     assert fast.to_host([1, 2.5]) == [1.0, 2.5]

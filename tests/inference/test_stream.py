@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "training"))
 from tiny import make_tiny_dataset  # noqa: E402
 
 
@@ -16,7 +16,9 @@ def test_chunked_describe_equals_in_memory(tmp_path):
     from hpdesc.benchmark.evaluate import evaluate
     from hpdesc.data.descfile import open_descriptors, write_descriptors
     from hpdesc.data.store import open_dataset
-    from hpdesc.training.infer import Pipeline, PsnrMeter, describe_sequences
+    from hpdesc.inference.denoise import PsnrMeter
+    from hpdesc.inference.describe import describe_sequences
+    from hpdesc.inference.pipeline import Pipeline
 
     data = make_tiny_dataset(tmp_path / "tiny.h5", n_seq=4, n_patches=7)
     den = registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3, filters=4)

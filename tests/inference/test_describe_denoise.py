@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent / "training"))
+sys.path.insert(0, str(Path(__file__).parent.parent / "training"))
 from tiny import TINY, make_tiny_dataset  # noqa: E402
 
 from hpdesc.cli.main import app  # noqa: E402
@@ -110,13 +110,13 @@ def test_benchmark_of_a_read_only_run_keeps_its_descriptors_in_the_cache(tiny_da
     import os
 
     import hpdesc
-    from hpdesc.training import bench
+    from hpdesc.inference import describe
 
     monkeypatch.setenv("HPDESC_CACHE_DIR", str(tmp_path / "cache"))
     run = Path(den_run).resolve()
     before = sorted(p.name for p in run.iterdir())
     real = os.access
-    monkeypatch.setattr(bench.os, "access", lambda p, mode, *a, **k: Path(p).resolve() != run and real(p, mode))
+    monkeypatch.setattr(describe.os, "access", lambda p, mode, *a, **k: Path(p).resolve() != run and real(p, mode))
     res = hpdesc.api.benchmark(run=den_run, split="default")
     assert set(res.headline) == {"verification", "matching", "retrieval"}
     assert sorted(p.name for p in run.iterdir()) == before
