@@ -40,7 +40,7 @@ class RichReporter:
 
 def print_benchmark(bench: dict) -> None:
     """The end-of-run table: one row per descriptor, the three tasks and their mean (percent)."""
-    from rich.table import Table
+    from hpdesc.benchmark.report import TableRow, results_table
 
     results = bench.get("results", {})
     psnr = bench.get("psnr") or {}
@@ -50,19 +50,12 @@ def print_benchmark(bench: dict) -> None:
         # the title on a line of its own: a one-task table is narrower than it and would wrap it
         console.print(f"HPatches benchmark, split {bench.get('split')!r} (test sequences), mAP %",
                       style="bold", highlight=False, soft_wrap=True)
-        table = Table()
-        table.add_column("descriptor", style="bold")
-        for t in tasks:
-            table.add_column(t, justify="right")
-        table.add_column("mean", justify="right")
+        rows = []
         for name, r in results.items():
-            head = r.get("headline", {})
-            vals = [head.get(t) for t in tasks]
+            vals = [r.get("headline", {}).get(t) for t in tasks]
             mean = sum(v for v in vals if v is not None) / max(1, sum(v is not None for v in vals))
-            style = "bold green" if name == bench.get("run") else None
-            table.add_row(name, *[f"{100 * v:.2f}" if v is not None else "-" for v in vals], f"{100 * mean:.2f}",
-                          style=style)
-        console.print(table)
+            rows.append(TableRow([name], [*vals, mean], style="bold green" if name == bench.get("run") else None))
+        console.print(results_table(["descriptor"], [*tasks, "mean"], rows, label_style="bold"))
     if psnr:
         console.print(f"PSNR on the test patches: noisy {psnr.get('noisy')} dB -> denoised {psnr.get('denoised')} dB")
 
