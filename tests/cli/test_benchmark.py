@@ -7,6 +7,7 @@ import typer
 from typer.testing import CliRunner
 
 from hpdesc.cli import benchmark as bench_cli
+from tests.benchmark.conftest import _cache_env, tiny  # noqa: F401 - the benchmark tests' fixtures
 
 
 @pytest.fixture(scope="module")
