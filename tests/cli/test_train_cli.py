@@ -1,4 +1,5 @@
 """`hpdesc train` passes its options to hpdesc.api.train, which holds the option rules."""
+# (not test_train.py: tests/training/ has one, and tests/ has no __init__.py, so basenames must differ)
 
 from __future__ import annotations
 
