@@ -92,16 +92,26 @@ def _reporter(progress):
     return progress if progress is not None else Reporter()
 
 
+def _refuse_settings_on_resume(config, sets: list, out, flags: Mapping) -> None:
+    """A resumed run keeps its own config: any other setting would silently do nothing."""
+    given = [name for name, v in (("--config", config), ("--set", sets or None), ("--out", out)) if v is not None]
+    given += [f"--{k.replace('_', '-')}" for k, v in flags.items() if v is not None and v is not False]
+    if given:
+        raise UsageError(f"--resume continues a run with its own config; drop {', '.join(given)}",
+                         hint="to change settings start a new run: hpdesc train --config RUN/config.toml ...")
+
+
 def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progress=None,
           max_epochs_this_session: int | None = None, **flags):
     """Train a denoiser and/or a descriptor, benchmark them, and return a RunResult.
 
     ``config``: a TOML path, a dict or a RunConfig; ``sets``: ``"KEY=VALUE"`` strings; ``flags``:
-    ``denoiser``, ``descriptor`` (``"none"``: train a denoiser alone), ``skip_denoiser``,
+    ``denoiser``, ``descriptor`` (``"none"``: train a denoiser alone; left out next to
+    ``denoiser``, with no ``config`` or set naming one, it is ``"none"``), ``skip_denoiser``,
     ``denoiser_loss``, ``descriptor_loss``, ``denoiser_optimizer``, ``descriptor_optimizer``,
     ``data``, ``split``, ``descriptor_input``, ``seed``, ``precision``, ``epochs``, ``batch_size``,
     ``distribute`` (``none``, ``mirrored``, ``multi-worker``: docs/scaling.md).
-    ``resume``: a run directory to continue (its config is used; other arguments are refused).
+    ``resume``: a run directory to continue (its config is used; any other setting is refused).
     ``out``: the run directory (default ``runs/<timestamp>-<denoiser>-<descriptor>``).
     """
     from hpdesc.training import distribute
@@ -109,10 +119,9 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     from hpdesc.validate import check_trainable_components
 
     reporter = _reporter(progress)
+    sets = list(sets)
     if resume is not None:
-        if config is not None or list(sets) or any(v is not None for v in flags.values()):
-            raise UsageError("--resume continues a run with its own config; do not pass other settings",
-                             hint="to change settings, start a new run with --config RUN/config.toml")
+        _refuse_settings_on_resume(config, sets, out, flags)
         run = RunDir(resume).check()
         cfg = C.resolve(run.config)
         distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
@@ -122,6 +131,10 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
         _drop_ignored_params(cfg, reporter)
         return distribute.train_here(cfg, run, run_training, reporter=reporter,
                                      max_epochs_this_session=max_epochs_this_session)
+    # `denoiser=X` without `descriptor`: train the denoiser alone (unless a config or a set names a descriptor)
+    if (flags.get("denoiser") is not None and flags.get("descriptor") is None and config is None
+            and not any(s.split("=", 1)[0].strip() in ("descriptor", "descriptor.name") for s in sets)):
+        flags["descriptor"] = "none"
     cfg = resolve_config(config, sets, **flags)
     cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
@@ -265,15 +278,32 @@ def _check_describe_params(params: Mapping, run, denoiser: str | None, descripto
                               f"e.g. --{role} NAME --set {role}.PARAM=VALUE")
 
 
+def _set_params(sets: Iterable[str], params: Mapping | None = None) -> dict:
+    """``params`` updated with ``["descriptor.root=true"]`` -> ``{"descriptor": {"root": True}}``."""
+    from hpdesc.config import parse_set
+    from hpdesc.errors import ConfigError
+
+    out = {role: dict(given) for role, given in (params or {}).items()}
+    for item in sets:
+        key, value = parse_set(item)
+        role, _, name = key.partition(".")
+        if role not in ("denoiser", "descriptor") or not name:
+            raise ConfigError(f"--set {item!r}: use denoiser.PARAM=VALUE or descriptor.PARAM=VALUE")
+        out.setdefault(role, {})[name] = value
+    return out
+
+
 def describe(run=None, data=None, out=None, denoiser: str | None = None, descriptor: str | None = None,
-             split: str | None = None, kind: str = "noisy", params: Mapping | None = None, progress=None) -> Path:
+             split: str | None = None, kind: str = "noisy", params: Mapping | None = None,
+             sets: Iterable[str] = (), progress=None) -> Path:
     """Write descriptors of a dataset (all sequences, or the test sequences of ``split``).
 
     Models come from ``run`` (a run directory) or from the registry by name (``denoiser``,
     ``descriptor``, e.g. ``descriptor="sift"``; no denoiser by default); a name overrides the
     run's model of that role. ``kind``: which patches to read (``noisy`` or ``clean``).
     ``params``: ``{"descriptor": {...}, "denoiser": {...}}`` factory parameters for named models
-    (a parameter for a model taken from the run, or for no model, is refused: it would do nothing).
+    (a parameter for a model taken from the run, or for no model, is refused: it would do nothing);
+    ``sets``: the same as ``"descriptor.PARAM=VALUE"`` strings (``--set``), applied after ``params``.
     """
     from hpdesc.inference.describe import descriptor_config, write_described
     from hpdesc.inference.pipeline import Pipeline
@@ -281,7 +311,7 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
 
     if out is None:
         raise UsageError("describe needs an output file (--out FILE.h5)")
-    params = dict(params or {})
+    params = _set_params(sets, params)
     _check_describe_params(params, run, denoiser, descriptor)
     den_model = desc_model = None
     den_name = desc_name = lr = None
@@ -348,22 +378,65 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
     return {"path": Path(out), "psnr": psnr}
 
 
-def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None, tasks=None,
-              protocol: str = "python", progress=None, memory: int | None = None):
-    """Benchmark a descriptor file, or a run (described first), on a split's test sequences.
+def _run_descriptors(run, data, split: str | None, reporter) -> Path:
+    """Describe ``split`` with ``run`` (default: the latest run) on ``data`` (default: its dataset)."""
+    if run is None:
+        try:
+            run = latest_run()
+        except UsageError as exc:
+            raise UsageError(f"nothing to benchmark: no --descriptors FILE given and no trained run found "
+                             f"({exc.message})",
+                             hint="train one with `hpdesc train`, or pass --descriptors FILE or --run RUN_DIR") from None
+    if data is None:  # the dataset the run was trained on
+        data = C.resolve(RunDir(run).check().config).data.path
+    return describe_run(run, data, split, progress=reporter)
 
-    ``memory``: bytes of descriptors the evaluation holds at once (see :func:`hpdesc.evaluate`).
+
+def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None, tasks=None,
+              protocol: str = "python", distance: str = "L2", tasks_dir=None, cache=True,
+              memory: int | None = None, json=None, markdown=None, plot=None, progress=None):
+    """Benchmark descriptor files, or a run (described first), on a split's test sequences (HPatches).
+
+    The options of ``hpdesc benchmark``: ``descriptors``: a descriptor file, or a list of them
+    (``--compare``). ``run``: a run directory whose models describe the split first (its result
+    comes first); with no ``descriptors`` and no ``run``, the latest run. ``data``: the patch
+    dataset (default: the one each file records; for a run, the one it trained on). ``split``:
+    default the descriptor file's, else ``a``. ``tasks``: some of verification, matching,
+    retrieval (default all). ``protocol``: ``python`` or ``paper``; ``distance``: ``L2`` or
+    ``L1``; ``tasks_dir``: a folder of official ``verif_*.csv`` / ``retr_*.csv`` task files;
+    ``cache``: True (default cache folder), a folder, or False (neither read nor write cached
+    results). ``memory``: bytes of descriptors held at once (default 1 GiB). ``json``,
+    ``markdown``, ``plot``: also write the results there (checked before anything is evaluated).
+    ``progress``: a :class:`hpdesc.progress.Reporter` (one bar per task computed).
+
+    Returns a :class:`~hpdesc.benchmark.evaluate.BenchmarkResult`, or a list of them (in order)
+    when ``descriptors`` is a list or a run is benchmarked next to a file.
     """
     from hpdesc.benchmark.evaluate import TASK_NAMES, evaluate
 
-    if descriptors is None:
-        if run is None:
-            raise UsageError("benchmark needs a descriptor file or run=RUN_DIR")
-        lr_cfg = C.resolve(RunDir(run).check().config)
-        data = data or lr_cfg.data.path
-        descriptors = describe_run(run, data, split, progress=progress)
-        split = split or lr_cfg.data.split
-    return evaluate(descriptors, data, tasks=tasks or TASK_NAMES, split=split, protocol=protocol, memory=memory)
+    outputs = [p for p in (json, markdown, plot) if p is not None]
+    for target in outputs:  # before the evaluation, not after it
+        check_writable(target)
+    if memory is not None and not memory > 0:
+        raise UsageError(f"memory must be a positive number of bytes, got {memory!r}")
+    many = isinstance(descriptors, (list, tuple))
+    files = list(descriptors) if many else [] if descriptors is None else [descriptors]
+    reporter = _reporter(progress)
+    if run is not None or not files:
+        files.insert(0, _run_descriptors(run, data, split, reporter))
+    results = [evaluate(f, data, tasks=tuple(tasks) if tasks else TASK_NAMES, split=split, protocol=protocol,
+                        distance=distance, tasks_dir=tasks_dir, cache=cache, memory=memory, reporter=reporter)
+               for f in files]
+    if outputs:
+        from hpdesc.benchmark import report
+
+        if json is not None:
+            report.write_json(results if len(results) > 1 else results[0], json)
+        if markdown is not None:
+            report.write_markdown(results, markdown, breakdown=True)
+        if plot is not None:
+            report.plot_bars(results, plot)
+    return results if many or len(results) > 1 else results[0]
 
 
 __all__ = ["train", "describe", "denoise", "benchmark", "describe_run", "load_run", "latest_run",

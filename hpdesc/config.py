@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from hpdesc.errors import ConfigError
+from hpdesc.errors import did_you_mean
 
 if sys.version_info >= (3, 11):  # pragma: no cover - version dependent
     import tomllib
@@ -385,12 +386,9 @@ def _set_key(cfg: dict, section: str, key: str, value: Any, source: str | None) 
     cls = _FIXED[section]
     known = {f.name: f for f in dataclasses.fields(cls)}
     if key not in known:
-        import difflib
-
-        close = difflib.get_close_matches(key, list(known), n=1)
         raise ConfigError(
             f"{_where(source, section, key)}unknown key {section}.{key}"
-            + (f". Did you mean {section}.{close[0]}?" if close else ""),
+            + did_you_mean(key, known, show=lambda k: f"{section}.{k}"),
             hint=f"keys of [{section}]: {', '.join(known)}")
     default = getattr(cls(), key)
     cfg[section][key] = _coerce(f"{section}.{key}", value, default, source, section)

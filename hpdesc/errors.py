@@ -58,3 +58,15 @@ class WriteError(UsageError, OSError):
     Also an ``OSError``, so code that treats a failed optional write (a cache entry, the runs'
     ``latest`` pointer) as harmless keeps doing so.
     """
+
+
+def did_you_mean(name: str, options, *, cutoff: float = 0.6, show=repr) -> str:
+    """``". Did you mean 'x'?"`` for the option closest to a mistyped ``name``, else ``""``.
+
+    The one copy of the suggestion every "unknown ..." message appends (ruff's shape);
+    ``show`` renders the suggestion (default: quoted), ``cutoff`` is difflib's similarity floor.
+    """
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=cutoff)
+    return f". Did you mean {show(close[0])}?" if close else ""

@@ -7,7 +7,6 @@ else (flake8-style lazy loading).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import inspect
@@ -16,6 +15,7 @@ from importlib import metadata
 from typing import Any, Callable
 
 from hpdesc.errors import HpdescError, ParameterError, PluginError, UnknownComponentError, UsageError
+from hpdesc.errors import did_you_mean
 
 GROUPS: dict[str, str] = {
     "denoiser": "hpdesc.denoisers",
@@ -142,7 +142,7 @@ def get(kind: str, name: str) -> Entry:
             return hits[0]
         available = [e.qualified for e in group_entries]
         raise UnknownComponentError(
-            f"unknown {kind.replace('_', ' ')} {name!r}" + _did_you_mean(name, available),
+            f"unknown {kind.replace('_', ' ')} {name!r}" + did_you_mean(name, available, cutoff=0.5),
             hint=f"available: {', '.join(available) or 'none'} (see `hpdesc plugins`)",
         )
     hits = [e for e in group_entries if e.name == name]
@@ -156,14 +156,9 @@ def get(kind: str, name: str) -> Entry:
         )
     available = names(kind)
     raise UnknownComponentError(
-        f"unknown {kind.replace('_', ' ')} {name!r}" + _did_you_mean(name, available),
+        f"unknown {kind.replace('_', ' ')} {name!r}" + did_you_mean(name, available, cutoff=0.5),
         hint=f"available: {', '.join(available) or 'none'} (see `hpdesc plugins`)",
     )
-
-
-def _did_you_mean(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    return f". Did you mean {close[0]!r}?" if close else ""
 
 
 @functools.lru_cache(maxsize=None)

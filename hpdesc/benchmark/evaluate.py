@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from hpdesc.benchmark.metrics import ap_from_ranks, average_precision, merged_po
 from hpdesc.benchmark.tasks import Tasks, load_tasks
 from hpdesc.data.images import LEVELS, image_index
 from hpdesc.errors import DataFormatError, UsageError
+from hpdesc.progress import Reporter
 
 TASK_NAMES = ("verification", "matching", "retrieval")
 PROTOCOLS = ("python", "paper")
@@ -518,14 +519,14 @@ def _default_split(config: dict, splits: dict) -> str:
 
 def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, split: str | None = None,
              protocol: str = "python", distance: str = "L2", tasks_dir=None, cache: bool | str | Path = True,
-             block: int = 256, progress: Callable[[str, int], None] | None = None,
+             block: int = 256, reporter: Reporter | None = None,
              memory: int | None = None) -> BenchmarkResult:
     """Benchmark a descriptor file on a patch dataset with the HPatches protocol.
 
     ``descriptors``: path or :class:`~hpdesc.data.descfile.DescriptorSet`; ``dataset``: path,
     :class:`~hpdesc.data.store.PatchDataset` or None (the one recorded in the descriptor file).
-    ``cache``: True (default cache dir), a directory, or False. ``progress(task, steps)`` is
-    called once per task before it starts and a ``tick`` per step (optional). ``memory``: bytes of
+    ``cache``: True (default cache dir), a directory, or False. ``reporter``: one bar per task
+    computed (``start``, an ``advance`` per step, ``done``; a cached task has none). ``memory``: bytes of
     descriptors held at once (default :data:`VERIF_MEMORY_BYTES`); verification reads larger
     files in parts, matching holds one sequence, retrieval only its queries and distractors.
     """
@@ -586,9 +587,9 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
             hit = _cache.get(cdir, key) if cdir else None
             if hit is None:
                 steps = {"verification": 3, "matching": len(test), "retrieval": 2}[task]
-                tick = (lambda: progress(task, -1)) if progress else (lambda: None)
-                if progress:
-                    progress(task, steps)
+                rep = reporter if reporter is not None else Reporter()
+                rep.start(f"{Path(str(desc.path)).name}: {task}", steps)
+                tick = rep.advance
                 t0 = time.perf_counter()
                 if task == "verification":
                     hit = _verification(desc, t, protocol, distance, VERIF_BLOCK, tick, memory)
@@ -597,6 +598,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASK_NAMES, sp
                 else:
                     hit = _retrieval(desc, t, protocol, distance, block, tick)
                 result.seconds[task] = time.perf_counter() - t0
+                rep.done()
                 if cdir:
                     _cache.put(cdir, key, hit)
             else:

@@ -1,4 +1,4 @@
-"""Benchmark reports: rich tables, JSON, Markdown, comparison table and a bar chart.
+"""Benchmark reports: rich tables (the one results-table renderer), JSON, Markdown and a bar chart.
 
 Values are stored as fractions and shown as percentages with two decimals (as the HPatches
 results tables do).
@@ -7,8 +7,9 @@ results tables do).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from rich.table import Table
 from rich.text import Text
@@ -77,18 +78,53 @@ def context_lines(results: Sequence[BenchmarkResult] | BenchmarkResult) -> list[
     return [f"{n}: {r.descriptors_path} | {context(r)}" for n, r in zip(names, items)]
 
 
+@dataclass
+class TableRow:
+    """One row of :func:`results_table`: label cells, values (fractions or raw numbers), trailing cells."""
+
+    labels: Sequence[str]
+    values: Sequence[float | None]
+    after: Sequence[str] = ()
+    style: str | None = None
+
+
+def results_table(labels: Sequence[str], values: Sequence[str], rows: Sequence[TableRow], *,
+                  fmt: Callable[[float | None], str] | Sequence[Callable[[float | None], str]] = pct,
+                  best: Sequence[float | None] | None = None, after: Sequence[str] = (),
+                  title: str | None = None, label_style: str | None = None) -> Table:
+    """The one results table (benchmark, training's end-of-run table, run comparisons).
+
+    Columns: ``labels`` (names, settings; cells shown verbatim, never as markup), then
+    ``values`` (right-aligned, each cell through ``fmt``, one formatter or one per column; the
+    cell equal to that column's ``best`` in bold green), then ``after`` (e.g. a status).
+    ``label_style`` styles the first label column (the row's name); ``title`` goes above,
+    left-aligned, and the table is at least as wide as it (a narrow table would wrap it).
+    """
+    fmts = [fmt] * len(values) if callable(fmt) else list(fmt)
+    best = list(best) if best is not None else [None] * len(values)
+    t = Table(title=title, title_justify="left", min_width=len(title)) if title else Table()
+    for i, c in enumerate(labels):
+        t.add_column(c, style=label_style if i == 0 else None)
+    for c in values:
+        t.add_column(c, justify="right")
+    for c in after:
+        t.add_column(c)
+    for row in rows:
+        cells = []
+        for f, b, v in zip(fmts, best, row.values):
+            s = f(v)
+            cells.append(f"[bold green]{s}[/]" if b is not None and v is not None and v == b else s)
+        t.add_row(*[Text(str(x)) for x in row.labels], *cells, *[Text(str(x)) for x in row.after], style=row.style)
+    return t
+
+
 def headline_table(r: BenchmarkResult) -> Table:
     """Task and mAP of one result (print :func:`title` above and :func:`context_lines` below)."""
-    t = Table()
-    t.add_column("Task")
-    t.add_column("mAP %", justify="right")
-    for task in TASK_NAMES:
-        if task in r.headline:
-            note = " (cached)" if task in r.cached else ""
-            t.add_row(TASK_TITLES[task] + note, pct(r.headline[task]))
+    rows = [TableRow([TASK_TITLES[task] + (" (cached)" if task in r.cached else "")], [r.headline[task]])
+            for task in TASK_NAMES if task in r.headline]
     if len(r.headline) > 1:
-        t.add_row("[bold]Mean[/]", f"[bold]{pct(r.mean)}[/]")
-    return t
+        rows.append(TableRow(["Mean"], [r.mean], style="bold"))
+    return results_table(["Task"], ["mAP %"], rows)
 
 
 def breakdown_tables(r: BenchmarkResult) -> list[Table]:
@@ -133,19 +169,10 @@ def compare_table(results: Sequence[BenchmarkResult]) -> Table:
     tasks = [t for t in TASK_NAMES if any(t in r.headline for r in results)]
     cols = tasks + (["mean"] if len(tasks) > 1 else [])
     val = lambda r, c: r.mean if c == "mean" else r.headline.get(c)  # noqa: E731
-    best = {c: max((val(r, c) for r in results if val(r, c) is not None), default=None) for c in cols}
-    t = Table()
-    t.add_column("Descriptors")
-    for c in cols:
-        t.add_column(TASK_TITLES.get(c, "Mean") + " %", justify="right")
-    for r, name in zip(results, row_names(results)):
-        cells = []
-        for c in cols:
-            x = val(r, c)
-            s = pct(x)
-            cells.append(f"[bold green]{s}[/]" if x is not None and x == best[c] and len(results) > 1 else s)
-        t.add_row(Text(name), *cells)  # Text: a "[stem]" in a name is not rich markup
-    return t
+    best = [max((val(r, c) for r in results if val(r, c) is not None), default=None) if len(results) > 1 else None
+            for c in cols]
+    rows = [TableRow([name], [val(r, c) for c in cols]) for r, name in zip(results, row_names(results))]
+    return results_table(["Descriptors"], [TASK_TITLES.get(c, "Mean") + " %" for c in cols], rows, best=best)
 
 
 def write_json(results: Sequence[BenchmarkResult] | BenchmarkResult, path) -> None:

@@ -8,8 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from hpdesc.cli.common import console, err_console, handle_errors, progress, quiet_import_keras
-from hpdesc.errors import UsageError
+from hpdesc.cli.common import RichReporter, console, err_console, handle_errors, quiet_import_keras
 
 DATA, TASKS, OUTPUT = "Data", "Tasks", "Output"
 
@@ -29,53 +28,6 @@ class _BenchmarkGroup(TyperGroup):
             collecting = False
             out.append(a)
         return super().parse_args(ctx, out)
-
-
-def _descriptors_from_run(run: Optional[Path], data: Optional[Path], split: Optional[str]):
-    quiet_import_keras()  # a model is loaded here; scoring stored descriptors never needs Keras
-    try:
-        from hpdesc import api  # provided by the training work
-        describe_run = api.describe_run
-    except (ImportError, AttributeError):
-        raise UsageError("no trained run: train one with `hpdesc train` or pass --descriptors") from None
-    if run is None:
-        latest = getattr(api, "latest_run", None)
-        try:
-            run = latest() if latest else None
-        except UsageError as exc:
-            run, why = None, f" ({exc.message})"
-        else:
-            why = ""
-        if run is None:
-            raise UsageError(f"nothing to benchmark: no --descriptors FILE given and no trained run found{why}",
-                             hint="train one with `hpdesc train`, or pass --descriptors FILE or --run RUN_DIR")
-    if data is None:
-        try:  # the dataset the run was trained on
-            data = api.load_run(run).config.data.path
-        except (AttributeError, TypeError):
-            data = None
-    out = describe_run(run, data, split)
-    return getattr(out, "path", out)
-
-
-def _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, cache, memory_mib=None):
-    from hpdesc.benchmark.evaluate import evaluate
-
-    results = []
-    with progress(transient=True) as bar:
-        ids: dict = {}
-
-        def cb(task: str, steps: int) -> None:
-            if steps >= 0:
-                ids[task] = bar.add_task(f"{Path(str(f)).name}: {task}", total=steps)
-            else:
-                bar.advance(ids[task])
-
-        for f in files:
-            results.append(evaluate(f, data, tasks=tasks, split=split, protocol=protocol, distance=distance,
-                                    tasks_dir=tasks_dir, cache=cache, progress=cb,
-                                    memory=None if memory_mib is None else int(memory_mib * 2**20)))
-    return results
 
 
 def register(app: typer.Typer) -> None:
@@ -113,20 +65,20 @@ def register(app: typer.Typer) -> None:
             return
         from rich.text import Text
 
-        from hpdesc.atomic import check_writable
+        from hpdesc import api
         from hpdesc.benchmark import report
 
-        for target in (json_out, md_out, plot):  # before the evaluation, not after it
-            if target is not None:
-                check_writable(target)
-
-        files = list(compare or [])
-        if descriptors is not None:
-            files.insert(0, descriptors)
+        files = ([descriptors] if descriptors is not None else []) + list(compare or [])
         if run is not None or not files:
-            files.insert(0, _descriptors_from_run(run, data, split))
-        tasks = tuple(task) if task else ("verification", "matching", "retrieval")
-        results = _evaluate_all(files, data, tasks, split, protocol, distance, tasks_dir, not no_cache, memory_mib)
+            quiet_import_keras()  # a model is loaded; scoring stored descriptors never needs Keras
+        reporter = RichReporter()
+        try:
+            results = api.benchmark(files, run=run, data=data, split=split, tasks=task, protocol=protocol,
+                                    distance=distance, tasks_dir=tasks_dir, cache=not no_cache,
+                                    memory=None if memory_mib is None else int(memory_mib * 2**20),
+                                    json=json_out, markdown=md_out, plot=plot, progress=reporter)
+        finally:
+            reporter.done()
         for r in results:
             for n in r.notes:
                 err_console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)
@@ -139,15 +91,9 @@ def register(app: typer.Typer) -> None:
             for r in results:
                 for t in report.breakdown_tables(r):
                     console.print(t)
-        if json_out:
-            report.write_json(results if len(results) > 1 else results[0], json_out)
-            err_console.print(f"wrote {json_out}")
-        if md_out:
-            report.write_markdown(results, md_out, breakdown=True)
-            err_console.print(f"wrote {md_out}")
-        if plot:
-            report.plot_bars(results, plot)
-            err_console.print(f"wrote {plot}")
+        for target in (json_out, md_out, plot):
+            if target is not None:
+                err_console.print(f"wrote {target}")
 
     @bench.command("export-csv")
     @handle_errors

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: the console, error reporting and progress bars."""
+"""Shared CLI plumbing: the console, error reporting, progress bars and the rich progress reporter."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from hpdesc.errors import HpdescError
+from hpdesc.progress import Reporter
 
 console = Console()
 err_console = Console(stderr=True)
@@ -78,6 +79,32 @@ def progress(transient: bool = False) -> Progress:
         # bars only make sense on a terminal; in logs and pipes each one leaves blank lines behind
         disable=not err_console.is_terminal or bool(os.environ.get("HPDESC_NO_PROGRESS")),
     )
+
+
+class RichReporter(Reporter):
+    """The API's progress sink drawn with rich: one bar at a time, logs above it."""
+
+    def __init__(self):
+        self._bar = None
+        self._task = None
+
+    def start(self, description: str, total: int | None) -> None:
+        self.done()
+        self._bar = progress(transient=True)
+        self._bar.start()
+        self._task = self._bar.add_task(description, total=total)
+
+    def advance(self, n: int = 1, **fields) -> None:
+        if self._bar is not None and n:
+            self._bar.advance(self._task, n)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def log(self, message: str) -> None:
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def quiet_import_keras() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpdesc.cli.common import console, handle_errors
+from hpdesc.cli.common import RichReporter, console, handle_errors
 
 DATA, MODEL, OUTPUT = "Data", "Model", "Output"
 
@@ -24,7 +24,6 @@ def _denoise(
     Example: hpdesc denoise --run runs/latest-run --data hpatches.h5 --split a --out denoised.h5
     """
     from hpdesc import api
-    from hpdesc.cli.train import RichReporter
 
     rep = RichReporter()
     try:

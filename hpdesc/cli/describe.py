@@ -7,24 +7,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from hpdesc.cli.common import console, handle_errors
+from hpdesc.cli.common import RichReporter, console, handle_errors
 
 DATA, MODEL, OUTPUT = "Data", "Model", "Output"
-
-
-def _params(items: list[str] | None) -> dict:
-    """``--set descriptor.root=true`` -> ``{"descriptor": {"root": True}}``."""
-    from hpdesc.config import parse_set
-    from hpdesc.errors import ConfigError
-
-    out: dict = {}
-    for item in items or []:
-        key, value = parse_set(item)
-        role, _, name = key.partition(".")
-        if role not in ("denoiser", "descriptor") or not name:
-            raise ConfigError(f"--set {item!r}: use denoiser.PARAM=VALUE or descriptor.PARAM=VALUE")
-        out.setdefault(role, {})[name] = value
-    return out
 
 
 def _describe(
@@ -45,12 +30,11 @@ def _describe(
     Example: hpdesc describe --descriptor sift --data hpatches.h5 --split a --out sift.h5
     """
     from hpdesc import api
-    from hpdesc.cli.train import RichReporter
 
     rep = RichReporter()
     try:
         path = api.describe(run=run, data=data, out=out, denoiser=denoiser, descriptor=descriptor, split=split,
-                            kind=kind, params=_params(set_), progress=rep)
+                            kind=kind, sets=list(set_ or []), progress=rep)
     finally:
         rep.done()
     console.print(f"wrote [bold]{path}[/]")

@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from hpdesc.cli.common import console, err_console, handle_errors
+from hpdesc.cli.common import RichReporter, console, err_console, handle_errors
 
 SWEEP, OUTPUT = "Sweep", "Output"
 
@@ -51,7 +51,6 @@ def _sweep(
                 console.print(f"  step {a + 1}: {ax.key} in {', '.join(ax.labels)}", highlight=False)
         console.print("the sweep file is valid; nothing was trained")
         return
-    from hpdesc.cli.train import RichReporter
     from hpdesc.experiments.sweep import inprocess_runner
 
     reporter = RichReporter()

@@ -7,40 +7,14 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from hpdesc.cli.common import console, err_console, handle_errors, progress
+from hpdesc.cli.common import RichReporter, console, handle_errors
 
 DATA, MODEL, TRAINING, OUTPUT = "Data", "Model", "Training", "Output"
 
 
-class RichReporter:
-    """The training API's progress sink, drawn with rich (one bar at a time, logs above it)."""
-
-    def __init__(self):
-        self._bar = None
-        self._task = None
-
-    def start(self, description: str, total: int | None) -> None:
-        self.done()
-        self._bar = progress(transient=True)
-        self._bar.start()
-        self._task = self._bar.add_task(description, total=total)
-
-    def advance(self, n: int = 1, **fields) -> None:
-        if self._bar is not None and n:
-            self._bar.advance(self._task, n)
-
-    def done(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-    def log(self, message: str) -> None:
-        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
-
-
 def print_benchmark(bench: dict) -> None:
     """The end-of-run table: one row per descriptor, the three tasks and their mean (percent)."""
-    from rich.table import Table
+    from hpdesc.benchmark.report import TableRow, results_table
 
     results = bench.get("results", {})
     psnr = bench.get("psnr") or {}
@@ -50,19 +24,12 @@ def print_benchmark(bench: dict) -> None:
         # the title on a line of its own: a one-task table is narrower than it and would wrap it
         console.print(f"HPatches benchmark, split {bench.get('split')!r} (test sequences), mAP %",
                       style="bold", highlight=False, soft_wrap=True)
-        table = Table()
-        table.add_column("descriptor", style="bold")
-        for t in tasks:
-            table.add_column(t, justify="right")
-        table.add_column("mean", justify="right")
+        rows = []
         for name, r in results.items():
-            head = r.get("headline", {})
-            vals = [head.get(t) for t in tasks]
+            vals = [r.get("headline", {}).get(t) for t in tasks]
             mean = sum(v for v in vals if v is not None) / max(1, sum(v is not None for v in vals))
-            style = "bold green" if name == bench.get("run") else None
-            table.add_row(name, *[f"{100 * v:.2f}" if v is not None else "-" for v in vals], f"{100 * mean:.2f}",
-                          style=style)
-        console.print(table)
+            rows.append(TableRow([name], [*vals, mean], style="bold green" if name == bench.get("run") else None))
+        console.print(results_table(["descriptor"], [*tasks, "mean"], rows, label_style="bold"))
     if psnr:
         console.print(f"PSNR on the test patches: noisy {psnr.get('noisy')} dB -> denoised {psnr.get('denoised')} dB")
 
@@ -103,31 +70,14 @@ def _train(
     from hpdesc import api
 
     reporter = RichReporter()
-    sets = list(set_ or [])
     try:
-        if resume is not None:
-            given = [f for f, v in (("--denoiser", denoiser), ("--descriptor", descriptor), ("--config", config),
-                                    ("--data", data), ("--epochs", epochs), ("--out", out), ("--seed", seed))
-                     if v is not None] + (["--set"] if sets else []) + (["--skip-denoiser"] if skip_denoiser else [])
-            if given:
-                from hpdesc.errors import UsageError
-
-                raise UsageError(f"--resume continues a run with its own config; drop {', '.join(given)}",
-                                 hint="to change settings start a new run: hpdesc train --config RUN/config.toml ...")
-            result = api.train(resume=resume, progress=reporter, max_epochs_this_session=max_epochs)
-        else:
-            # `--denoiser X` without `--descriptor`: train the denoiser alone (unless a config or
-            # --set names a descriptor)
-            if (denoiser is not None and descriptor is None and config is None
-                    and not any(s.split("=", 1)[0].strip() in ("descriptor", "descriptor.name") for s in sets)):
-                descriptor = "none"
-            result = api.train(
-                config, sets=sets, out=out, progress=reporter, max_epochs_this_session=max_epochs,
-                denoiser=denoiser, descriptor=descriptor, skip_denoiser=skip_denoiser,
-                denoiser_loss=denoiser_loss, descriptor_loss=descriptor_loss,
-                denoiser_optimizer=denoiser_optimizer, descriptor_optimizer=descriptor_optimizer,
-                data=data, split=split, descriptor_input=descriptor_input, epochs=epochs,
-                batch_size=batch_size, seed=seed, precision=precision, distribute=distribute)
+        result = api.train(
+            config, sets=list(set_ or []), out=out, resume=resume, progress=reporter,
+            max_epochs_this_session=max_epochs, denoiser=denoiser, descriptor=descriptor,
+            skip_denoiser=skip_denoiser, denoiser_loss=denoiser_loss, descriptor_loss=descriptor_loss,
+            denoiser_optimizer=denoiser_optimizer, descriptor_optimizer=descriptor_optimizer,
+            data=data, split=split, descriptor_input=descriptor_input, epochs=epochs,
+            batch_size=batch_size, seed=seed, precision=precision, distribute=distribute)
     finally:
         reporter.done()
     if not result.finished:

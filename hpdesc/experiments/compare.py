@@ -214,37 +214,30 @@ def _status_cell(r: Row) -> str:
 
 
 def rich_table(comp: Comparison):
-    from rich.table import Table
+    """The comparison as a rich table (:func:`hpdesc.benchmark.report.results_table`)."""
+    import functools
+
+    from hpdesc.benchmark.report import TableRow, results_table
 
     cols = comp.metric_columns()
     best = _best_values(comp, cols)
     show_status = any(r.status != "finished" for r in comp.runs())
     unit = "mAP %, " if any(c in PERCENT for c in cols) else ""
-    title = f"{comp.title} ({unit}best in bold)"
-    # at least as wide as its title: a narrow table (one metric) would wrap the title to its width
-    t = Table(title=title, title_justify="left", min_width=len(title))
     named = not comp.columns  # with axis columns the settings say which run a row is
-    if named:
-        t.add_column("run", style="bold")
-    for c in comp.columns:
-        t.add_column(short_key(c) if len(comp.columns) > 1 else c)
-    for c in cols:
-        t.add_column(SHORT_TITLES.get(c, COLUMN_TITLES.get(c, c)), justify="right")
-    if show_status:
-        t.add_column("status")
+    labels = (["run"] if named else []) + [short_key(c) if len(comp.columns) > 1 else c for c in comp.columns]
+    rows = []
     for r in comp.rows:
         cells = [r.settings.get(c, "-") for c in comp.columns]
         if named:
             cells.insert(0, r.name)
         elif r.baseline:
             cells[0] = r.name
-        for c in cols:
-            s = fmt_metric(c, r.metrics.get(c))
-            cells.append(f"[bold green]{s}[/]" if c in best and r.metrics.get(c) == best[c] else s)
-        if show_status:
-            cells.append(_status_cell(r))
-        t.add_row(*cells, style="dim" if r.baseline else None)
-    return t
+        rows.append(TableRow(cells, [r.metrics.get(c) for c in cols], [_status_cell(r)] if show_status else (),
+                             style="dim" if r.baseline else None))
+    return results_table(labels, [SHORT_TITLES.get(c, COLUMN_TITLES.get(c, c)) for c in cols], rows,
+                         fmt=[functools.partial(fmt_metric, c) for c in cols], best=[best.get(c) for c in cols],
+                         after=["status"] if show_status else (), title=f"{comp.title} ({unit}best in bold)",
+                         label_style="bold" if named else None)
 
 
 def markdown_table(comp: Comparison) -> str:

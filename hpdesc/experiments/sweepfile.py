@@ -48,6 +48,7 @@ from typing import Any, Iterable, Mapping
 
 from hpdesc import config as C
 from hpdesc.errors import ConfigError, HpdescError
+from hpdesc.errors import did_you_mean
 
 if sys.version_info >= (3, 11):  # pragma: no cover - version dependent
     import tomllib
@@ -262,12 +263,9 @@ def parse_sweep(text: str, path: str | Path | None = None, *, sets: Iterable[str
     loc = _Locator(text)
     for key in raw:
         if key not in TOP_KEYS:
-            import difflib
-
-            close = difflib.get_close_matches(key, TOP_KEYS, n=1)
             line = loc.top(key) or loc._find(lambda n, s: re.match(rf"\[\[?\s*{re.escape(key)}\b", s))
             raise ConfigError(f"{_where(src, line)}unknown sweep key {key!r}"
-                              + (f". Did you mean {close[0]!r}?" if close else ""),
+                              + did_you_mean(key, TOP_KEYS),
                               hint=f"a sweep file has {', '.join(TOP_KEYS)}; run settings go in [base]")
 
     def text_key(key, default):
@@ -281,11 +279,8 @@ def parse_sweep(text: str, path: str | Path | None = None, *, sets: Iterable[str
         raise ConfigError(f"{_where(src, loc.top('mode'))}mode must be one of {', '.join(MODES)}, got {mode!r}")
     metric = text_key("metric", "total")
     if metric not in METRICS:
-        import difflib
-
-        close = difflib.get_close_matches(metric, list(METRICS), n=1)
         raise ConfigError(f"{_where(src, loc.top('metric'))}unknown metric {metric!r}"
-                          + (f". Did you mean {close[0]!r}?" if close else ""),
+                          + did_you_mean(metric, METRICS),
                           hint=f"metrics: {', '.join(METRICS)}")
     default_out = f"sweeps/{Path(path).stem}" if path is not None else "sweeps/sweep"
     out_path = Path(out) if out is not None else Path(text_key("out", default_out))
@@ -322,11 +317,8 @@ def _parse_axis(a: Any, i: int, src: str, loc: _Locator) -> Axis:
                           f"'SECTION.KEY' (e.g. 'denoiser_optimizer.learning_rate'), got {key!r}")
     section, _, name = key.partition(".")
     if section not in C.COMPONENTS and section not in ("data", "training", "benchmark"):
-        import difflib
-
-        close = difflib.get_close_matches(section, [*C.COMPONENTS, "data", "training", "benchmark"], n=1)
         raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: unknown config section "
-                          f"{section!r} in key {key!r}" + (f". Did you mean {close[0]!r}?" if close else ""))
+                          f"{section!r} in key {key!r}" + did_you_mean(section, [*C.COMPONENTS, "data", "training", "benchmark"]))
     if not name and section not in C.COMPONENTS:
         raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: only a component section can be "
                           f"swept as a whole; use {section}.KEY")

@@ -1,12 +1,14 @@
 """`hpdesc benchmark` through typer's CliRunner on a tiny dataset."""
 
 import json
+from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from hpdesc.cli import benchmark as bench_cli
+from tests.benchmark.conftest import _cache_env, tiny  # noqa: F401 - the benchmark tests' fixtures
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +137,34 @@ def test_memory_limit_reads_in_parts_with_the_same_numbers(app, tiny, tmp_path, 
     assert outs["small"] == outs["default"]
     code, out = run(app, "-d", tiny["descriptors"], "--memory", "0")
     assert code == 2 and "--memory" in out
+
+
+def test_every_option_reaches_the_api(app, tiny, tmp_path, monkeypatch):
+    """The CLI only parses: every option goes to hpdesc.api.benchmark, which does the work."""
+    from hpdesc import api
+    from hpdesc.benchmark.evaluate import BenchmarkResult
+    from hpdesc.cli.common import RichReporter
+
+    seen = {}
+
+    def fake(descriptors=None, **kw):
+        seen.update(kw, descriptors=descriptors)
+        return [BenchmarkResult("toy", str(f), "d.h5", "a", "paper", "L1", headline={"matching": 0.5})
+                for f in descriptors]
+
+    monkeypatch.setattr(api, "benchmark", fake)
+    tasks, a, b = tmp_path / "tasks", tmp_path / "a.h5", tmp_path / "b.h5"
+    code, out = run(app, "-d", a, "--data", "d.h5", "--split", "s", "--task", "matching", "--protocol", "paper",
+                    "--distance", "L1", "--tasks", tasks, "--memory", "2", "--no-cache", "--json", tmp_path / "r.json",
+                    "--markdown", tmp_path / "r.md", "--plot", tmp_path / "p.png", "--compare", b)
+    assert code == 0, out
+    progress = seen.pop("progress")
+    assert isinstance(progress, RichReporter)
+    assert seen == {"descriptors": [a, b], "run": None, "data": Path("d.h5"), "split": "s", "tasks": ["matching"],
+                    "protocol": "paper", "distance": "L1", "tasks_dir": tasks, "cache": False, "memory": 2 * 2**20,
+                    "json": tmp_path / "r.json", "markdown": tmp_path / "r.md", "plot": tmp_path / "p.png"}
+    assert "comparison of 2" in out and f"wrote {tmp_path / 'r.json'}" in out
+    seen.clear()
+    code, out = run(app, "--run", tmp_path / "run")
+    assert code == 0, out
+    assert seen["run"] == tmp_path / "run" and seen["descriptors"] == [] and seen["cache"] is True
