@@ -41,9 +41,10 @@ _FLAG_KEYS = {
 
 def default_data_path(progress: Callable[[int, int], None] | None = None) -> Path:
     """The embedded dataset (built and cached on first use)."""
+    from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data import cache
 
-    return Path(cache.default_dataset(progress=progress))
+    return Path(cache.default_dataset(progress=progress, tasks=build_tasks))
 
 
 def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfig:
