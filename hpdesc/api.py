@@ -371,7 +371,7 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
 
     ``memory``: bytes of descriptors the evaluation holds at once (see :func:`hpdesc.evaluate`).
     """
-    from hpdesc.benchmark.evaluate import TASK_NAMES, evaluate
+    from hpdesc.benchmark.evaluate import evaluate
 
     if descriptors is None:
         if run is None:
@@ -380,7 +380,7 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
         data = data or lr_cfg.data.path
         descriptors = describe_run(run, data, split, progress=progress)
         split = split or lr_cfg.data.split
-    return evaluate(descriptors, data, tasks=tasks or TASK_NAMES, split=split, protocol=protocol, memory=memory)
+    return evaluate(descriptors, data, tasks=tasks or C.TASKS, split=split, protocol=protocol, memory=memory)
 
 
 __all__ = ["train", "describe", "denoise", "benchmark", "describe_run", "load_run", "latest_run",
