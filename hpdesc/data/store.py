@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from hpdesc.atomic import atomic_path
-from hpdesc.data import tasks as _tasks
+from hpdesc.data.tasks import TaskMaker, Tasks, read_group, store_all
 from hpdesc.data.images import IMAGES
 from hpdesc.errors import DataFormatError, UsageError
 
@@ -122,7 +122,7 @@ class DatasetWriter:
     """
 
     def __init__(self, path, names: Sequence[str], counts: Sequence[int], config: dict,
-                 tasks: _tasks.TaskMaker | None = None):
+                 tasks: TaskMaker | None = None):
         self.path = Path(path)
         self.names = list(names)
         self.counts = [int(c) for c in counts]
@@ -171,7 +171,7 @@ class DatasetWriter:
                 if missing:
                     raise ValueError(f"sequences never written: {missing[:5]}")
                 if self.tasks is not None:
-                    _tasks.store_all(self.f, PatchDataset.over(self.f, self.path), self.tasks)
+                    store_all(self.f, PatchDataset.over(self.f, self.path), self.tasks)
         except BaseException as exc:
             self.f.close()
             self._ctx.__exit__(type(exc), exc, exc.__traceback__)
@@ -180,7 +180,7 @@ class DatasetWriter:
         return self._ctx.__exit__(et, ev, tb)
 
 
-def add_tasks(path, make: _tasks.TaskMaker, split: str | None = None) -> bool:
+def add_tasks(path, make: TaskMaker, split: str | None = None) -> bool:
     """Store the missing ``/tasks`` groups of a patch file in place (copy to temp, add, rename).
 
     When ``split`` (default: any split) has no tasks, the tasks of every split without them are
@@ -199,7 +199,7 @@ def add_tasks(path, make: _tasks.TaskMaker, split: str | None = None) -> bool:
     with atomic_path(path) as tmp:
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "r+") as f:
-            _tasks.store_all(f, PatchDataset.over(f, path), make, want)
+            store_all(f, PatchDataset.over(f, path), make, want)
     return True
 
 
@@ -329,12 +329,12 @@ class PatchDataset(IndexedFile):
             raise UsageError(f"{self.path}: no split {name!r}; available: {', '.join(sorted(splits)) or 'none'}")
         return splits[name]
 
-    def stored_tasks(self, split: str) -> _tasks.Tasks | None:
+    def stored_tasks(self, split: str) -> Tasks | None:
         """The benchmark tasks stored for ``split`` (``/tasks/<split>``), None if the file has none.
 
         Raises DataFormatError if the file says the split has no tasks, or stores another version.
         """
-        return _tasks.read_group(self.f, split)
+        return read_group(self.f, split)
 
     # -- data ------------------------------------------------------------------------
     def array(self, kind: str) -> h5py.Dataset:
