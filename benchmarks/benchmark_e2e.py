@@ -60,10 +60,10 @@ def build(root: Path, n_test: int, dim: int, n_pairs: int, n_q: int, n_d: int, s
     tasks = T.Tasks("a", list(test), {k: verif(n_pairs) for k in T.VERIF_KINDS}, rows(n_q), rows(n_d))
     small = T.Tasks("a", list(test), {k: verif(1000) for k in T.VERIF_KINDS}, rows(100), rows(200))
     # stored tasks (so load_tasks does not generate 1e6 pairs); the CSVs replace all five parts
-    store._write_tasks = lambda f: T._store(f, small)
     ds = root / "data.h5"
     zeros = np.zeros((int(counts.max()), 16, 32, 32), np.uint8)
-    with store.DatasetWriter(ds, names, counts, {"source": "benchmarks/benchmark_e2e.py"}) as w:
+    with store.DatasetWriter(ds, names, counts, {"source": "benchmarks/benchmark_e2e.py"},
+                             tasks=lambda dataset, split: small) as w:
         for s in names:
             w.put(s, zeros[:cnt[s]], zeros[:cnt[s]])
         w.set_split("a", train=train, test=test)

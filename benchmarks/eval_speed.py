@@ -23,9 +23,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_eval as R  # noqa: E402
 
-from hpdesc.benchmark import evaluate as E  # noqa: E402
-from hpdesc.benchmark.tasks import Tasks, generate_retrieval, generate_verification, verification_rows  # noqa: E402
+from hpdesc.benchmark.matching import evaluate_matching  # noqa: E402
+from hpdesc.benchmark.retrieval import evaluate_retrieval  # noqa: E402
+from hpdesc.benchmark.tasks import generate_retrieval, generate_verification  # noqa: E402
+from hpdesc.benchmark.verification import VERIF_BLOCK, evaluate_verification  # noqa: E402
 from hpdesc.data.descfile import open_descriptors, write_descriptors  # noqa: E402
+from hpdesc.data.tasks import Tasks, verification_rows  # noqa: E402
 
 
 def _subset(t: Tasks, n_pairs=None, n_queries=None) -> Tasks:
@@ -66,13 +69,13 @@ def main() -> None:
     times, ref_times, checks = {}, {}, {}
     with open_descriptors(tmp / "desc.h5") as desc:
         t0 = time.perf_counter()
-        full_v = E._verification(desc, tasks, args.protocol, args.distance, E.VERIF_BLOCK, tick)
+        full_v = evaluate_verification(desc, tasks, args.protocol, args.distance, VERIF_BLOCK, tick)
         times["verification"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        full_m = E._matching(desc, tasks, names, args.protocol, args.distance, 1024, tick)
+        full_m = evaluate_matching(desc, names, args.protocol, args.distance, 1024, tick)
         times["matching"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        full_r = E._retrieval(desc, tasks, args.protocol, args.distance, 256, tick)
+        full_r = evaluate_retrieval(desc, tasks, args.protocol, args.distance, 256, tick)
         times["retrieval"] = time.perf_counter() - t0
 
         # reference on subsets, extrapolated linearly
@@ -81,19 +84,19 @@ def main() -> None:
         t0 = time.perf_counter()
         rv, _ = R.verification(arrays, sub, args.protocol, args.distance)
         ref_times["verification"] = (time.perf_counter() - t0) * n_pairs / np_ref
-        checks["verification"] = abs(rv - E._verification(desc, sub, args.protocol, args.distance, E.VERIF_BLOCK, tick)["value"])
+        checks["verification"] = abs(rv - evaluate_verification(desc, sub, args.protocol, args.distance, VERIF_BLOCK, tick)["value"])
 
         ns = min(args.ref_sequences, n_seq)
         t0 = time.perf_counter()
         rm, _ = R.matching(arrays, names[:ns], args.protocol, args.distance)
         ref_times["matching"] = (time.perf_counter() - t0) * n_seq / ns
-        checks["matching"] = abs(rm - E._matching(desc, tasks, names[:ns], args.protocol, args.distance, 1024, tick)["value"])
+        checks["matching"] = abs(rm - evaluate_matching(desc, names[:ns], args.protocol, args.distance, 1024, tick)["value"])
 
         nq = min(args.ref_queries, q.shape[0])
         t0 = time.perf_counter()
         rr, ref_aps = R.retrieval(arrays, tasks, args.protocol, args.distance, n_queries=nq)
         ref_times["retrieval"] = (time.perf_counter() - t0) * q.shape[0] / nq
-        checks["retrieval"] = abs(rr - E._retrieval(desc, _subset(tasks, n_queries=nq), args.protocol, args.distance, 256, tick)["value"])
+        checks["retrieval"] = abs(rr - evaluate_retrieval(desc, _subset(tasks, n_queries=nq), args.protocol, args.distance, 256, tick)["value"])
 
     print(f"\n{'task':<14}{'hpdesc s':>10}{'reference s':>14}{'ratio':>9}   max |diff| on the reference subset")
     for k in times:

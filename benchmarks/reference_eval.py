@@ -2,10 +2,10 @@
 
 Written from the protocol specification in the shape of the reference Python evaluator
 (one distance per pair, one ranked list per query and pool size, ``argsort(kind="mergesort")``
-and a trapezoid per list). It is slow on purpose: it is the yardstick that
-``hpdesc.benchmark.evaluate`` is checked and timed against (tests/benchmark, eval_speed.py).
+and a trapezoid per list). It is slow on purpose: it is the yardstick that ``hpdesc.benchmark``
+(verification, matching, retrieval) is checked and timed against (tests/benchmark, eval_speed.py).
 
-``descs``: ``{sequence: (N, 16, D) float array}``; ``tasks``: :class:`hpdesc.benchmark.tasks.Tasks`.
+``descs``: ``{sequence: (N, 16, D) float array}``; ``tasks``: :class:`hpdesc.data.tasks.Tasks`.
 """
 
 from __future__ import annotations

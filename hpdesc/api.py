@@ -41,9 +41,10 @@ _FLAG_KEYS = {
 
 def default_data_path(progress: Callable[[int, int], None] | None = None) -> Path:
     """The embedded dataset (built and cached on first use)."""
+    from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data import cache
 
-    return Path(cache.default_dataset(progress=progress))
+    return Path(cache.default_dataset(progress=progress, tasks=build_tasks))
 
 
 def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfig:
@@ -412,7 +413,7 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
     Returns a :class:`~hpdesc.benchmark.evaluate.BenchmarkResult`, or a list of them (in order)
     when ``descriptors`` is a list or a run is benchmarked next to a file.
     """
-    from hpdesc.benchmark.evaluate import TASK_NAMES, evaluate
+    from hpdesc.benchmark.evaluate import evaluate
 
     outputs = [p for p in (json, markdown, plot) if p is not None]
     for target in outputs:  # before the evaluation, not after it
@@ -424,7 +425,7 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
     reporter = _reporter(progress)
     if run is not None or not files:
         files.insert(0, _run_descriptors(run, data, split, reporter))
-    results = [evaluate(f, data, tasks=tuple(tasks) if tasks else TASK_NAMES, split=split, protocol=protocol,
+    results = [evaluate(f, data, tasks=tuple(tasks) if tasks else C.TASKS, split=split, protocol=protocol,
                         distance=distance, tasks_dir=tasks_dir, cache=cache, memory=memory, reporter=reporter)
                for f in files]
     if outputs:

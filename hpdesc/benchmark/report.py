@@ -15,7 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from hpdesc.atomic import atomic_path, write_text_atomic
-from hpdesc.benchmark.evaluate import POOL_SIZES, TASK_NAMES, BenchmarkResult
+from hpdesc.benchmark.evaluate import BenchmarkResult
+from hpdesc.benchmark.retrieval import POOL_SIZES
+from hpdesc.config import TASKS as TASK_NAMES
 from hpdesc.data.images import LEVELS
 
 LEVEL_NAMES = {"e": "easy", "h": "hard", "t": "tough"}

@@ -1,17 +1,15 @@
-"""HPatches benchmark task definitions: generation, official files, storage in the dataset file.
+"""HPatches benchmark task definitions: generation, official files, the stored-or-cached lookup.
 
 Verification pairs and retrieval queries/distractors are generated exactly like
 hpatches-benchmark's ``gen_verif`` / ``gen_retrieval`` (numpy legacy RNG seeded 42, same draw
-order), with counts scaled down for small datasets. They are stored once per split under
-``/tasks/<split>/`` of the patch file so that every run is evaluated on the same tasks; for a file
-made without them, benchmarking generates them into a cache keyed by the file's uid and never
-writes the file (:func:`stored_tasks`). The
+order), with counts scaled down for small datasets. Dataset writers store them once per split
+(:func:`build_tasks` is the ``tasks=`` of :class:`~hpdesc.data.store.DatasetWriter`) so that every
+run is evaluated on the same tasks; for a file made without them, benchmarking generates them
+into a cache keyed by the file's uid and never writes the file (:func:`stored_tasks`). The
 official retrieval files are shipped (BSD-2-Clause, resources/hpatches_tasks/COPYING) and used when
 a split's test sequences are the real HPatches ones. ``--tasks DIR`` loads official CSVs.
 
-Row layout in memory: verification ``(N, 6)`` int64 ``s1, t1, idx1, s2, t2, idx2`` and retrieval
-``(Q, 2)`` ``s, idx``, where ``s`` indexes :attr:`Tasks.names`; ``t`` is the task-file image id
-(0 = ref, 1..5, see :func:`hpdesc.data.images.image_index`).
+The in-memory layout (:class:`~hpdesc.data.tasks.Tasks`) and the storage are :mod:`hpdesc.data.tasks`.
 """
 
 from __future__ import annotations
@@ -19,54 +17,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from hpdesc.atomic import atomic_path
+from hpdesc.benchmark.cache import cache_dir
+from hpdesc.benchmark.cache import tasks_dir as generated_dir
 from hpdesc.benchmark.taskcsv import read_task_csv
+from hpdesc.data.store import add_tasks
+from hpdesc.data.tasks import RETR_KINDS, TASKS_VERSION, VERIF_KINDS, Tasks, load_npz, save_npz, verification_rows
 from hpdesc.errors import DataFormatError, UsageError
 
-TASKS_VERSION = 1
 SEED = 42
-VERIF_KINDS = ("pos", "neg_intra", "neg_inter")
 VERIF_FILES = {k: f"verif_{k}_split-{{split}}.csv" for k in VERIF_KINDS}
-RETR_KINDS = ("queries", "distractors")
 RETR_FILES = {k: f"retr_{k}_split-{{split}}.csv" for k in RETR_KINDS}
 MAX_VERIF = 1_000_000
 MAX_QUERIES = 10_000
 MAX_DISTRACTORS = 20_000
 STD_MIN = 10.0
 RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "hpatches_tasks"
-_STR = h5py.string_dtype("utf-8")
-
-
-@dataclass
-class Tasks:
-    """The task definitions of one split (see the module docstring for the array layout)."""
-
-    split: str
-    names: list[str]
-    verif: dict[str, np.ndarray]
-    queries: np.ndarray
-    distractors: np.ndarray
-    sources: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def content_hash(self) -> str:
-        """sha256 of the task content (names and rows), for cache keys."""
-        h = hashlib.sha256(json.dumps(self.names).encode())
-        for k in VERIF_KINDS:
-            h.update(k.encode())
-            h.update(np.ascontiguousarray(self.verif[k], dtype=np.int64).tobytes())
-        for arr in (self.queries, self.distractors):
-            h.update(b"|")
-            h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
-        return h.hexdigest()
 
 
 # -- sizes -------------------------------------------------------------------------------
@@ -109,16 +79,6 @@ def generate_verification(counts: np.ndarray, n_pairs: int, seed: int = SEED) ->
     j = rs.randint(0, counts[s2]).astype(np.int64) if n else np.zeros(0, np.int64)
     return {"s": s.astype(np.int64), "i1": idx[:, 0], "i2": idx[:, 1], "ta": typ[:, 0], "tb": typ[:, 1],
             "s2": s2.astype(np.int64), "j": j}
-
-
-def verification_rows(parts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The three ``(N, 6)`` pair tables from the generator's draws."""
-    s, i1, i2, ta, tb, s2, j = (parts[k] for k in ("s", "i1", "i2", "ta", "tb", "s2", "j"))
-    return {
-        "pos": np.stack([s, ta, i1, s, tb, i1], axis=1),
-        "neg_intra": np.stack([s, ta, i1, s, tb, i2], axis=1),
-        "neg_inter": np.stack([s, ta, i1, s2, tb, j], axis=1),
-    }
 
 
 def generate_retrieval(counts: np.ndarray, keep, n_queries: int, n_distractors: int,
@@ -175,33 +135,24 @@ def _official_retrieval(split: str, test: list[str], counts: dict[str, int]):
     return None
 
 
-# -- storage in the patch file ----------------------------------------------------------------
+# -- generation from a dataset ----------------------------------------------------------------
 
-def _file_index(f: h5py.File) -> tuple[list[str], np.ndarray]:
-    names = [x.decode() if isinstance(x, bytes) else str(x) for x in f["sequences"][()]]
-    return names, f["seq_offsets"][()].astype(np.int64)
+def build_tasks(dataset, split: str, sizes: dict[str, int] | None = None) -> Tasks:
+    """Generate (or take the shipped official) tasks of ``split`` of a patch dataset.
 
-
-def _split_test(f: h5py.File, split: str) -> list[str]:
-    g = f["splits"][split]
-    return [x.decode() if isinstance(x, bytes) else str(x) for x in g["test"][()]] if "test" in g else []
-
-
-def build_tasks(f: h5py.File, split: str, sizes: dict[str, int] | None = None) -> Tasks:
-    """Generate (or take the shipped official) tasks of ``split`` from an open patch file."""
-    names_all, offsets = _file_index(f)
-    pos = {n: i for i, n in enumerate(names_all)}
-    test = _split_test(f, split)
-    missing = [s for s in test if s not in pos]
+    ``dataset``: a :class:`~hpdesc.data.store.PatchDataset`; ``sizes`` overrides
+    :func:`default_counts`. Raises DataFormatError when the split cannot have tasks.
+    """
+    test = list(dataset.split(split).get("test", []))
+    missing = [s for s in test if s not in dataset]
     if missing:
         raise DataFormatError(f"split {split!r} names unknown sequence(s) {', '.join(missing[:5])}")
-    cnt_all = np.diff(offsets)
-    counts = np.array([cnt_all[pos[s]] for s in test], dtype=np.int64)
+    counts = np.array([dataset.count(s) for s in test], dtype=np.int64)
     n_test = int(counts.sum())
     sz = {**default_counts(n_test), **(sizes or {})}
     verif = verification_rows(generate_verification(counts, sz["verif"]))
     sources = {k: f"generated (seed {SEED}, {sz['verif']} pairs)" for k in VERIF_KINDS}
-    official = _official_retrieval(split, test, {s: int(cnt_all[pos[s]]) for s in test})
+    official = _official_retrieval(split, test, {s: int(c) for s, c in zip(test, counts)})
     if official is not None:
         q, d, name = official
         sources.update({k: f"official hpatches-benchmark split {name}" for k in RETR_KINDS})
@@ -212,8 +163,7 @@ def build_tasks(f: h5py.File, split: str, sizes: dict[str, int] | None = None) -
             out = np.zeros(si.shape, dtype=bool)
             for k in np.unique(si):
                 if int(k) not in std_cache:
-                    g = pos[test[int(k)]]
-                    ref = f["clean"][int(offsets[g]):int(offsets[g + 1]), 0].astype(np.float64)
+                    ref = dataset.patches(test[int(k)], 0).astype(np.float64)
                     std_cache[int(k)] = ref.reshape(ref.shape[0], -1).std(axis=1)
                 sel = si == k
                 out[sel] = std_cache[int(k)][idx[sel]] > STD_MIN
@@ -221,62 +171,7 @@ def build_tasks(f: h5py.File, split: str, sizes: dict[str, int] | None = None) -
 
         q, d = generate_retrieval(counts, keep, sz["queries"], sz["distractors"])
         sources.update({k: f"generated (seed {SEED}, std > {STD_MIN:g})" for k in RETR_KINDS})
-    return Tasks(split, list(test), verif, q, d, sources)
-
-
-def _store(f: h5py.File, t: Tasks) -> None:
-    root = f.require_group("tasks")
-    if t.split in root:
-        del root[t.split]
-    g = root.create_group(t.split)
-    g.attrs["version"] = TASKS_VERSION
-    g.attrs["seed"] = SEED
-    g.attrs["sources"] = json.dumps(t.sources, sort_keys=True)
-    g.create_dataset("names", data=np.array(t.names, dtype=object), dtype=_STR)
-    v = t.verif
-    comp = dict(compression="gzip", shuffle=True)
-    parts = {"s": v["pos"][:, 0], "ta": v["pos"][:, 1], "i1": v["pos"][:, 2], "tb": v["pos"][:, 4],
-             "i2": v["neg_intra"][:, 5], "s2": v["neg_inter"][:, 3], "j": v["neg_inter"][:, 5]}
-    vg = g.create_group("verif")
-    for k, arr in parts.items():
-        dt = np.int8 if k in ("ta", "tb") else np.int32
-        vg.create_dataset(k, data=arr.astype(dt), chunks=(max(1, min(65536, arr.size)),), **comp)
-    g.create_dataset("retr_queries", data=t.queries.astype(np.int32).reshape(-1, 2))
-    g.create_dataset("retr_distractors", data=t.distractors.astype(np.int32).reshape(-1, 2))
-
-
-def _read_stored(f: h5py.File, split: str) -> Tasks:
-    g = f["tasks"][split]
-    if "unavailable" in g.attrs:
-        raise DataFormatError(f"no benchmark tasks for split {split!r}: {g.attrs['unavailable']}")
-    if int(g.attrs.get("version", -1)) != TASKS_VERSION:
-        raise DataFormatError(f"tasks of split {split!r} have version {g.attrs.get('version')}, "
-                              f"this hpdesc reads version {TASKS_VERSION}")
-    names = [x.decode() if isinstance(x, bytes) else str(x) for x in g["names"][()]]
-    parts = {k: g["verif"][k][()].astype(np.int64) for k in ("s", "i1", "i2", "ta", "tb", "s2", "j")}
-    return Tasks(split, names, verification_rows(parts), g["retr_queries"][()].astype(np.int64).reshape(-1, 2),
-                 g["retr_distractors"][()].astype(np.int64).reshape(-1, 2), json.loads(g.attrs.get("sources", "{}")))
-
-
-def write_generated_tasks(f: h5py.File, sizes: dict[str, int] | None = None) -> None:
-    """Generate and store ``/tasks/<split>`` for every split in ``f["splits"]`` (``f`` writable).
-
-    A split whose tasks cannot be made (e.g. a test sequence with fewer than 2 patches) gets an
-    empty group with an ``unavailable`` attribute that ``load_tasks`` reports.
-    """
-    if "splits" not in f:
-        return
-    for split in f["splits"]:
-        try:
-            _store(f, build_tasks(f, split, sizes))
-        except DataFormatError as exc:
-            g = f.require_group("tasks").require_group(split)
-            g.attrs["unavailable"] = exc.message
-
-
-def has_tasks(path, split: str) -> bool:
-    with h5py.File(path, "r") as f:
-        return "tasks" in f and split in f["tasks"]
+    return Tasks(split, list(test), verif, q, d, sources, seed=SEED)
 
 
 def ensure_tasks(dataset_path, split: str | None = None) -> bool:
@@ -286,24 +181,7 @@ def ensure_tasks(dataset_path, split: str | None = None) -> bool:
     (it reads stored tasks, else :func:`stored_tasks` generates them into a cache beside the file).
     Returns True if the file was rewritten.
     """
-    path = Path(dataset_path)
-    with h5py.File(path, "r") as f:
-        splits = list(f["splits"]) if "splits" in f else []
-        have = set(f["tasks"]) if "tasks" in f else set()
-    want = [split] if split is not None else splits
-    if all(s in have for s in want if s in splits):
-        return False
-    with atomic_path(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            for s in splits:
-                if s in have:
-                    continue
-                try:
-                    _store(f, build_tasks(f, s))
-                except DataFormatError as exc:
-                    f.require_group("tasks").require_group(s).attrs["unavailable"] = exc.message
-    return True
+    return add_tasks(dataset_path, build_tasks, split)
 
 
 def tasks_cache_path(dataset, split: str, cache_dir) -> Path | None:
@@ -315,28 +193,9 @@ def tasks_cache_path(dataset, split: str, cache_dir) -> Path | None:
     if cache_dir is None or not dataset.uid:
         return None
     test = list(dataset.split(split).get("test", []))
-    known = set(dataset.sequences)
-    counts = [dataset.count(s) if s in known else -1 for s in test]
+    counts = [dataset.count(s) if s in dataset else -1 for s in test]
     raw = json.dumps([dataset.uid, split, test, counts, TASKS_VERSION, SEED])
     return Path(cache_dir) / f"{dataset.uid}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}.npz"
-
-
-def _save_cached(path: Path, t: Tasks) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, names=np.array(t.names, dtype=str), queries=t.queries, distractors=t.distractors,
-                     sources=np.array(json.dumps(t.sources, sort_keys=True)),
-                     **{f"verif_{k}": t.verif[k] for k in VERIF_KINDS})
-
-
-def _load_cached(path: Path, split: str) -> Tasks | None:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            verif = {k: z[f"verif_{k}"].astype(np.int64) for k in VERIF_KINDS}
-            return Tasks(split, [str(x) for x in z["names"]], verif, z["queries"].astype(np.int64).reshape(-1, 2),
-                         z["distractors"].astype(np.int64).reshape(-1, 2), json.loads(str(z["sources"])))
-    except (OSError, ValueError, KeyError):
-        return None  # missing or unreadable: generate again
 
 
 def stored_tasks(dataset, split: str, cache_dir=None) -> Tasks:
@@ -346,20 +205,20 @@ def stored_tasks(dataset, split: str, cache_dir=None) -> Tasks:
     :func:`tasks_cache_path`) so later benchmarks reuse them; without a cache directory, or when
     it cannot be written, they are generated in memory for this run. A note says which.
     """
-    f = dataset.f
-    if "tasks" in f and split in f["tasks"]:
-        return _read_stored(f, split)
+    stored = dataset.stored_tasks(split)
+    if stored is not None:
+        return stored
     cached = tasks_cache_path(dataset, split, cache_dir)
-    tasks = _load_cached(cached, split) if cached is not None and cached.is_file() else None
+    tasks = load_npz(cached, split) if cached is not None and cached.is_file() else None
     if tasks is not None:
         tasks.notes.append(f"{dataset.path} has no stored tasks for split {split!r}: "
                            f"using the ones generated earlier ({cached})")
         return tasks
-    tasks = build_tasks(f, split)
+    tasks = build_tasks(dataset, split)
     where = "for this run"
     if cached is not None:
         try:
-            _save_cached(cached, tasks)
+            save_npz(cached, tasks)
             where = f"and cached them in {cached}"
         except OSError:
             pass  # a cache that cannot be written is only slower
@@ -375,12 +234,7 @@ def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None, 
     parsed task files (True: the benchmark cache directory, a path: that one, False: none), see
     :mod:`hpdesc.benchmark.taskcsv`.
     """
-    from hpdesc.benchmark.cache import cache_dir
-    from hpdesc.benchmark.cache import tasks_dir as generated_dir
-
-    f = dataset.f
-    if split not in f["splits"]:
-        raise UsageError(f"{dataset.path}: no split {split!r}; available: {', '.join(sorted(f['splits'])) or 'none'}")
+    dataset.split(split)  # an unknown split lists the available ones
     tasks = stored_tasks(dataset, split, generated_dir(cache))
     if tasks_dir is None:
         return tasks

@@ -44,6 +44,7 @@ def synth(
 
     Example: hpdesc data synth --sequences 40 --patches 200 --out big.h5
     """
+    from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data import cache
     from hpdesc.data.synth import synthesize
 
@@ -54,7 +55,7 @@ def synth(
         return
     bar, update = _bar("generating sequences")
     with bar:
-        synthesize(path, seed=seed, progress=update, **kw)
+        synthesize(path, seed=seed, progress=update, tasks=build_tasks, **kw)
     console.print(f"wrote [bold]{path}[/]")
     _print_info(path)
 
@@ -74,6 +75,7 @@ def import_(
 
     Example: hpdesc data import ~/data/hpatches-release --out hpatches.h5
     """
+    from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data.hpatches import detect_layout, import_release
 
     layout = detect_layout(src)
@@ -82,9 +84,9 @@ def import_(
         if layout == "sequences":
             from hpdesc.data.sequences import import_sequences
 
-            import_sequences(src, out, n_patches=patches, seed=seed, progress=update)
+            import_sequences(src, out, n_patches=patches, seed=seed, progress=update, tasks=build_tasks)
         else:
-            import_release(src, out, seed=seed, progress=update)
+            import_release(src, out, seed=seed, progress=update, tasks=build_tasks)
     console.print(f"wrote [bold]{out}[/] ({layout} layout)")
     _print_info(out)
 
@@ -147,11 +149,12 @@ def show(
 
 
 def _default_path() -> Path:
+    from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data import cache
 
     bar, update = _bar("building the embedded dataset (first use)")
     with bar:
-        return cache.default_dataset(progress=update)
+        return cache.default_dataset(progress=update, tasks=build_tasks)
 
 
 def _print_info(path: Path) -> None:

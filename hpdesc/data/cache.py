@@ -48,14 +48,15 @@ def _usable(path: Path) -> bool:
     return ok
 
 
-def default_dataset(progress: Callable[[int, int], None] | None = None) -> Path:
+def default_dataset(progress: Callable[[int, int], None] | None = None, tasks=None) -> Path:
     """Path of the embedded default dataset, generating it on first use (a few seconds).
 
     A cached file that does not open as a valid patch file is rebuilt. Writing is atomic, so an
-    interrupted build leaves no half-written file behind.
+    interrupted build leaves no half-written file behind. ``tasks``: see
+    :func:`~hpdesc.data.synth.synthesize`.
     """
     path = default_dataset_path(DEFAULT_SEED, DEFAULT_SEQUENCES, DEFAULT_PATCHES)
     if _usable(path):
         return path
     return synthesize(path, n_sequences=DEFAULT_SEQUENCES, n_patches=DEFAULT_PATCHES, seed=DEFAULT_SEED,
-                      progress=progress)
+                      progress=progress, tasks=tasks)

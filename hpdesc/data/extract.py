@@ -43,6 +43,7 @@ import numpy as np
 
 from hpdesc.data.images import IMAGES, LEVELS
 from hpdesc.data.noise import NoiseModel
+from hpdesc.data.tasks import TaskMaker
 
 GRID = 65
 """Side of the sampling grid (HPatches' patch size)."""
@@ -331,7 +332,7 @@ def _key(name: str) -> int:
 def build_dataset(path, sources: Sequence[SequenceSource], n_patches: int, seed: int, noise: NoiseModel,
                   params: ExtractParams, config: dict,
                   splits: Callable[[list[str]], dict[str, tuple[list[str], list[str]]]],
-                  progress: Callable[[int, int], None] | None = None) -> Path:
+                  progress: Callable[[int, int], None] | None = None, tasks: TaskMaker | None = None) -> Path:
     """Extract every source, add noise and write an hpdesc patch file atomically.
 
     Two passes keep memory bounded: frames first (they fix the per-sequence counts the store
@@ -339,7 +340,8 @@ def build_dataset(path, sources: Sequence[SequenceSource], n_patches: int, seed:
     ``(seed, sequence name)``, so a sequence's patches do not depend on the others.
     ``splits(kept_names)`` returns ``{split: (train, test)}``. Sequences that yield no patch are
     left out and listed in the config as ``dropped``. ``progress(done, total)`` counts both
-    passes (total = 2 x sequences).
+    passes (total = 2 x sequences). ``tasks``: stores each split's benchmark tasks
+    (:class:`~hpdesc.data.store.DatasetWriter`).
     """
     from hpdesc.atomic import check_writable
     from hpdesc.data.store import DatasetWriter
@@ -364,7 +366,7 @@ def build_dataset(path, sources: Sequence[SequenceSource], n_patches: int, seed:
     config = dict(config)
     config["dropped"] = [s.name for s in sources if not len(frames[s.name])]
     config["patches_per_sequence"] = {s.name: len(frames[s.name]) for s in kept}
-    with DatasetWriter(path, names, [len(frames[n]) for n in names], config) as w:
+    with DatasetWriter(path, names, [len(frames[n]) for n in names], config, tasks=tasks) as w:
         for src in sources:
             if src.name in frames and len(frames[src.name]):
                 ref, targets, Hs = src.load()

@@ -88,7 +88,7 @@ def _read_sequence(seq_dir: Path, layout: str) -> tuple[np.ndarray, np.ndarray |
 
 
 def import_release(src: str | os.PathLike, out: str | os.PathLike, noise=None, seed: int = 0,
-                   progress: Progress = None) -> Path:
+                   progress: Progress = None, tasks=None) -> Path:
     """Import hpatches-release or N-HPatches patches into an hpdesc patch file.
 
     Release data has no noisy patches: they are made with ``noise`` (the default noise model
@@ -116,7 +116,7 @@ def import_release(src: str | os.PathLike, out: str | os.PathLike, noise=None, s
     config = {"source": f"hpatches-{layout}", "path": str(src.resolve()), "layout": layout, "seed": seed,
               "noise": {"model": "as-shipped (N-HPatches)"} if layout == "nhpatches" else noise.to_dict()}
     names = [d.name for d in seq_dirs]
-    with DatasetWriter(out, names, counts, config) as w:
+    with DatasetWriter(out, names, counts, config, tasks=tasks) as w:
         for i, d in enumerate(seq_dirs):
             clean, noisy = _read_sequence(d, layout)
             if len(clean) != counts[i]:

@@ -116,7 +116,7 @@ def _source(folder: Path) -> SequenceSource:
 
 def import_sequences(src_dir, out_path, n_patches: int = DEFAULT_PATCHES, seed: int = 0,
                      noise: NoiseModel | None = None, progress: Callable[[int, int], None] | None = None, *,
-                     params: ExtractParams | None = None) -> Path:
+                     params: ExtractParams | None = None, tasks=None) -> Path:
     """Cut up to ``n_patches`` patches per sequence of an hpatches-sequences-release folder.
 
     Writes the patch file ``out_path`` (atomically) with the official splits restricted to the
@@ -148,4 +148,4 @@ def import_sequences(src_dir, out_path, n_patches: int = DEFAULT_PATCHES, seed: 
         "noise": noise.to_dict(),
         "splits": "official HPatches splits restricted to the sequences present",
     }
-    return build_dataset(out_path, sources, int(n_patches), int(seed), noise, params, config, splits, progress)
+    return build_dataset(out_path, sources, int(n_patches), int(seed), noise, params, config, splits, progress, tasks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,6 +20,7 @@ import h5py
 import numpy as np
 
 from hpdesc.atomic import atomic_path
+from hpdesc.data.tasks import TaskMaker, Tasks, read_group, store_all
 from hpdesc.data.images import IMAGES
 from hpdesc.errors import DataFormatError, UsageError
 
@@ -108,17 +110,24 @@ class DatasetWriter:
 
     Usage::
 
-        with DatasetWriter(path, names, counts, config) as w:
+        with DatasetWriter(path, names, counts, config, tasks=build_tasks) as w:
             for name, clean, noisy in ...:
                 w.put(name, clean, noisy)      # (N, 16, 32, 32) uint8 each
             w.set_split("a", train=[...], test=[...])
+
+    ``tasks``: makes each split's benchmark tasks once the patches are in, stored as
+    ``/tasks/<split>`` before the rename (so every run is evaluated on the same tasks); hpdesc's
+    commands pass :func:`hpdesc.benchmark.tasks.build_tasks`. None stores no tasks (benchmarking
+    then generates the same ones into its cache).
     """
 
-    def __init__(self, path, names: Sequence[str], counts: Sequence[int], config: dict):
+    def __init__(self, path, names: Sequence[str], counts: Sequence[int], config: dict,
+                 tasks: TaskMaker | None = None):
         self.path = Path(path)
         self.names = list(names)
         self.counts = [int(c) for c in counts]
         self.config = config
+        self.tasks = tasks
         self._offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self._done: set[str] = set()
 
@@ -161,7 +170,8 @@ class DatasetWriter:
                 missing = [n for n in self.names if n not in self._done]
                 if missing:
                     raise ValueError(f"sequences never written: {missing[:5]}")
-                _write_tasks(self.f)
+                if self.tasks is not None:
+                    store_all(self.f, PatchDataset.over(self.f, self.path), self.tasks)
         except BaseException as exc:
             self.f.close()
             self._ctx.__exit__(type(exc), exc, exc.__traceback__)
@@ -170,13 +180,27 @@ class DatasetWriter:
         return self._ctx.__exit__(et, ev, tb)
 
 
-def _write_tasks(f: h5py.File) -> None:
-    """Store generated benchmark task definitions for every split (so all runs share them)."""
-    try:
-        from hpdesc.benchmark.tasks import write_generated_tasks
-    except ImportError:  # benchmark package not present in a stripped-down install
-        return
-    write_generated_tasks(f)
+def add_tasks(path, make: TaskMaker, split: str | None = None) -> bool:
+    """Store the missing ``/tasks`` groups of a patch file in place (copy to temp, add, rename).
+
+    When ``split`` (default: any split) has no tasks, the tasks of every split without them are
+    made with ``make``; returns True if the file was rewritten. An explicit upgrade of a file
+    made without tasks: nothing else rewrites a patch file.
+    """
+    path = Path(path)
+    with open_dataset(path) as ds:
+        splits = list(ds.splits)
+        have = set(ds.f["tasks"]) if "tasks" in ds.f else set()
+    want = [s for s in splits if s not in have]
+    if split is not None and split not in want:
+        return False
+    if not want:
+        return False
+    with atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            store_all(f, PatchDataset.over(f, path), make, want)
+    return True
 
 
 class IndexedFile:
@@ -195,18 +219,30 @@ class IndexedFile:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.f = open_checked(self.path, self.FORMAT, self.VERSION, self.REQUIRED + (self.DATA,))
+        self._owns = True
         try:
-            self.sequences: list[str] = _decode(self.f["sequences"][()])
-            self.offsets: np.ndarray = self.f["seq_offsets"][()].astype(np.int64)
-            self._pos = {n: i for i, n in enumerate(self.sequences)}
-            shape = self.f[self.DATA].shape
-            self._check_shape(shape)
-            if int(self.offsets[-1]) != shape[0]:
-                raise DataFormatError(f"{self.path}: seq_offsets end at {int(self.offsets[-1])} "
-                                      f"but there are {shape[0]} rows")
+            self._read_index()
         except BaseException:
             self.f.close()
             raise
+
+    @classmethod
+    def over(cls, f: h5py.File, path: str | os.PathLike):
+        """A reader over a handle the caller owns (a writer's, before its rename); ``close`` keeps it open."""
+        obj = cls.__new__(cls)
+        obj.path, obj.f, obj._owns = Path(path), f, False
+        obj._read_index()
+        return obj
+
+    def _read_index(self) -> None:
+        self.sequences: list[str] = _decode(self.f["sequences"][()])
+        self.offsets: np.ndarray = self.f["seq_offsets"][()].astype(np.int64)
+        self._pos = {n: i for i, n in enumerate(self.sequences)}
+        shape = self.f[self.DATA].shape
+        self._check_shape(shape)
+        if int(self.offsets[-1]) != shape[0]:
+            raise DataFormatError(f"{self.path}: seq_offsets end at {int(self.offsets[-1])} "
+                                  f"but there are {shape[0]} rows")
 
     def _check_shape(self, shape: tuple) -> None:
         if shape[1:] != (len(IMAGES), 32, 32):
@@ -220,7 +256,8 @@ class IndexedFile:
         self.close()
 
     def close(self) -> None:
-        self.f.close()
+        if self._owns:
+            self.f.close()
 
     # -- metadata --------------------------------------------------------------------
     @property
@@ -241,6 +278,10 @@ class IndexedFile:
         return int(self.offsets[-1])
 
     # -- index -----------------------------------------------------------------------
+    def __contains__(self, sequence: object) -> bool:
+        """Whether the file has rows for ``sequence``."""
+        return sequence in self._pos
+
     def _index(self, sequence: str) -> int:
         try:
             return self._pos[sequence]
@@ -287,6 +328,13 @@ class PatchDataset(IndexedFile):
         if name not in splits:
             raise UsageError(f"{self.path}: no split {name!r}; available: {', '.join(sorted(splits)) or 'none'}")
         return splits[name]
+
+    def stored_tasks(self, split: str) -> Tasks | None:
+        """The benchmark tasks stored for ``split`` (``/tasks/<split>``), None if the file has none.
+
+        Raises DataFormatError if the file says the split has no tasks, or stores another version.
+        """
+        return read_group(self.f, split)
 
     # -- data ------------------------------------------------------------------------
     def array(self, kind: str) -> h5py.Dataset:

@@ -29,6 +29,7 @@ import numpy as np
 from hpdesc.data.extract import ExtractParams, SequenceSource, build_dataset
 from hpdesc.data.noise import NoiseModel
 from hpdesc.data.photos import crop_view, photo_names
+from hpdesc.data.tasks import TaskMaker
 from hpdesc.errors import UsageError
 
 GENERATOR_VERSION = 1
@@ -180,12 +181,15 @@ def default_split(names: list[str], photo_of: dict[str, str], seed: int) -> tupl
 
 def synthesize(path, n_sequences: int = DEFAULT_SEQUENCES, n_patches: int = DEFAULT_PATCHES, seed: int = 0,
                noise: NoiseModel | None = None, progress: Callable[[int, int], None] | None = None, *,
-               image_size: int = DEFAULT_IMAGE_SIZE, params: ExtractParams | None = None) -> Path:
+               image_size: int = DEFAULT_IMAGE_SIZE, params: ExtractParams | None = None,
+               tasks: TaskMaker | None = None) -> Path:
     """Generate the embedded HPatches-like dataset into the patch file ``path``; returns it.
 
     ``n_sequences`` sequences (i_ and v_ alternating) of up to ``n_patches`` patches each, from
     ``image_size`` crops of the bundled photographs; one split, ``"default"``. The same
     arguments give the same patch bytes. ``progress(done, total)`` is called as it goes.
+    ``tasks``: stores the split's benchmark tasks (:class:`~hpdesc.data.store.DatasetWriter`;
+    hpdesc passes :func:`hpdesc.benchmark.tasks.build_tasks`).
     """
     if int(n_sequences) < 2:
         raise UsageError(f"n_sequences must be at least 2 (one i_ and one v_), got {n_sequences}")
@@ -224,4 +228,4 @@ def synthesize(path, n_sequences: int = DEFAULT_SEQUENCES, n_patches: int = DEFA
         "splits": {DEFAULT_SPLIT: "about 1/4 of the i_ and of the v_ sequences held out for test"},
     }
     return build_dataset(path, [source(*p) for p in plan], int(n_patches), int(seed), noise, params, config,
-                         lambda names: {DEFAULT_SPLIT: default_split(names, photo_of, seed)}, progress)
+                         lambda names: {DEFAULT_SPLIT: default_split(names, photo_of, seed)}, progress, tasks)

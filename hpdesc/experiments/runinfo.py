@@ -12,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hpdesc.config import TASKS
 from hpdesc.training.callbacks import read_history
 from hpdesc.training.run import RunDir
 
-TASKS = ("verification", "matching", "retrieval")
 STAGES = ("denoiser", "descriptor")
 
 

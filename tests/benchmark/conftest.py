@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hpdesc.benchmark.tasks import build_tasks
 from hpdesc.data.descfile import write_descriptors
 from hpdesc.data.store import DatasetWriter
 
@@ -14,7 +15,7 @@ COUNTS = [40, 55, 30, 48, 60, 35]
 
 def make_dataset(path, seqs=SEQS, counts=COUNTS, seed=0):
     rng = np.random.default_rng(seed)
-    with DatasetWriter(path, seqs, counts, {"source": "test"}) as w:
+    with DatasetWriter(path, seqs, counts, {"source": "test"}, tasks=build_tasks) as w:
         for s, n in zip(seqs, counts):
             clean = rng.integers(0, 256, size=(n, 16, 32, 32), dtype=np.uint8)
             clean[: n // 8] = 128  # flat patches: dropped by the retrieval std filter

@@ -6,10 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpdesc.benchmark.evaluate import POOL_SIZES, evaluate, nearest_neighbours, retrieval_aps
-from hpdesc.benchmark.tasks import Tasks, load_tasks
+from hpdesc.benchmark.distances import nearest_neighbours
+from hpdesc.benchmark.evaluate import evaluate
+from hpdesc.benchmark.retrieval import POOL_SIZES, retrieval_aps
+from hpdesc.benchmark.tasks import load_tasks
 from hpdesc.data.descfile import write_descriptors
 from hpdesc.data.store import open_dataset
+from hpdesc.data.tasks import Tasks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import reference_eval as R  # noqa: E402

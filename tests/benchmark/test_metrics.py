@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hpdesc.benchmark.evaluate import verification_scores
+from hpdesc.benchmark.verification import verification_scores
 from hpdesc.benchmark.metrics import average_precision, roc_auc
 
 

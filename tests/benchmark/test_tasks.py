@@ -65,7 +65,7 @@ def test_stored_tasks_and_ensure(tiny, tmp_path):
         assert t.names == ds.split("a")["test"]
         assert t.verif["pos"].shape[0] == 4500  # 25 x 180 test patches, scaled down from 1e6
         assert not t.notes
-        fresh = build_tasks(ds.f, "a")
+        fresh = build_tasks(ds, "a")
         assert fresh.content_hash == t.content_hash
     old = tmp_path / "old.h5"
     with h5py.File(tiny["dataset"], "r") as src, h5py.File(old, "w") as dst:

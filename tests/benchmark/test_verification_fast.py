@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hpdesc.benchmark import evaluate as E
+from hpdesc.benchmark import distances as D
+from hpdesc.benchmark import verification as E
 from hpdesc.benchmark.metrics import merged_positive_ranks, roc_auc, roc_auc_sorted
-from hpdesc.benchmark.tasks import Tasks, generate_verification, verification_rows
+from hpdesc.benchmark.tasks import generate_verification
 from hpdesc.data.descfile import open_descriptors, write_descriptors
+from hpdesc.data.tasks import Tasks, verification_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import reference_eval as R  # noqa: E402
@@ -80,7 +82,7 @@ def test_verification_paths_equal_reference(tmp_path, distance, memory, shared):
     for protocol in ("python", "paper"):
         ref, res = R.verification(arrays, tasks, protocol, distance)
         with open_descriptors(path) as desc:
-            got = E._verification(desc, tasks, protocol, distance, 7, lambda: None, memory=memory)
+            got = E.evaluate_verification(desc, tasks, protocol, distance, 7, lambda: None, memory=memory)
         assert got["value"] == pytest.approx(ref, abs=1e-12)
         for lv in ("e", "h", "t"):
             for neg in ("intra", "inter"):
@@ -95,7 +97,7 @@ def test_pair_distances_bit_identical_to_reference():
     b = rng.integers(0, 50, 300)
     for distance in ("L2", "L1"):
         out = np.empty(300)
-        E._distances_into(flat, a, [b], [out], distance, 64)
+        D.distances_into(flat, a, [b], [out], distance, 64)
         ref = [R._dist(flat[i], flat[j], distance) for i, j in zip(a, b)]
         np.testing.assert_array_equal(out, ref)
 
@@ -119,7 +121,8 @@ def test_descriptor_load_subsets_and_columns(tmp_path, monkeypatch, slab_rows):
 
 @pytest.mark.parametrize("distance", ["L2", "L1"])
 def test_threaded_pair_distances_are_bit_identical(distance):
-    from hpdesc.benchmark.evaluate import _distances_into, _distances_parallel
+    from hpdesc.benchmark.distances import distances_into as _distances_into
+    from hpdesc.benchmark.distances import distances_parallel as _distances_parallel
 
     rng = np.random.default_rng(5)
     flat = rng.normal(size=(300, 16)).astype(np.float32)

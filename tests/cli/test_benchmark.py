@@ -122,7 +122,7 @@ def test_import_row_count_error(app, tiny, tmp_path):
 def test_memory_limit_reads_in_parts_with_the_same_numbers(app, tiny, tmp_path, monkeypatch):
     """--memory 0.01 (MiB; the set's 6 images of one level need 0.05) makes verification read the
     descriptors in groups of sequences: the same numbers."""
-    from hpdesc.benchmark import evaluate as E
+    from hpdesc.benchmark import verification as E
 
     calls = []
     real = E._grouped_distances
