@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from hpdesc.cli.common import RichReporter, console, err_console, handle_errors, quiet_import_keras
+from hpdesc.cli.common import RichReporter, console, err_console, handle_errors, print_wrote, quiet_import_keras
 
 DATA, TASKS, OUTPUT = "Data", "Tasks", "Output"
 
@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
                     console.print(t)
         for target in (json_out, md_out, plot):
             if target is not None:
-                err_console.print(f"wrote {target}")
+                print_wrote(target, stderr=True)
 
     @bench.command("export-csv")
     @handle_errors
@@ -129,6 +129,6 @@ def register(app: typer.Typer) -> None:
         from hpdesc.benchmark.csvio import import_csv
 
         path = import_csv(src, data, out, name)
-        console.print(f"wrote {path}")
+        print_wrote(path)
 
     app.add_typer(bench, name="benchmark", help="Benchmark descriptors with the HPatches protocol.")

@@ -51,6 +51,12 @@ def report_error(exc: BaseException) -> int:
     return 1
 
 
+def print_wrote(path, note: str = "", *, stderr: bool = False) -> None:
+    """``wrote PATH`` on one line: the path verbatim (no rich markup, never wrapped, so it can be copied)."""
+    (err_console if stderr else console).print(
+        f"wrote [bold]{escape(str(path))}[/]" + (f" {escape(note)}" if note else ""), soft_wrap=True, highlight=False)
+
+
 def handle_errors(fn: F) -> F:
     """Turn exceptions raised by a command into one red line and a non-zero exit."""
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from hpdesc.cli.common import console, handle_errors, progress
+from hpdesc.cli.common import console, handle_errors, print_wrote, progress
 
 data_app = typer.Typer(help="Build, import, export and inspect patch datasets (HDF5).", no_args_is_help=True)
 
@@ -56,7 +56,7 @@ def synth(
     bar, update = _bar("generating sequences")
     with bar:
         synthesize(path, seed=seed, progress=update, tasks=build_tasks, **kw)
-    console.print(f"wrote [bold]{path}[/]")
+    print_wrote(path)
     _print_info(path)
 
 
@@ -87,7 +87,7 @@ def import_(
             import_sequences(src, out, n_patches=patches, seed=seed, progress=update, tasks=build_tasks)
         else:
             import_release(src, out, seed=seed, progress=update, tasks=build_tasks)
-    console.print(f"wrote [bold]{out}[/] ({layout} layout)")
+    print_wrote(out, f"({layout} layout)")
     _print_info(out)
 
 
@@ -112,7 +112,7 @@ def export(
         bar, update = _bar("exporting")
         with bar:
             export_release(ds, out, kind=layout, progress=update)
-    console.print(f"wrote [bold]{out}[/]")
+    print_wrote(out)
 
 
 @data_app.command("info")
@@ -145,7 +145,7 @@ def show(
     with open_dataset(file or _default_path()) as ds:
         seq = sequence or ds.sequences[0]
         path = sequence_montage(ds, seq, out or Path(f"{seq}.png"), n_patches=n)
-    console.print(f"wrote [bold]{path}[/]")
+    print_wrote(path)
 
 
 def _default_path() -> Path:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hpdesc.cli.common import RichReporter, console, handle_errors
+from hpdesc.cli.common import RichReporter, console, handle_errors, print_wrote
 
 DATA, MODEL, OUTPUT = "Data", "Model", "Output"
 
@@ -34,7 +34,7 @@ def _denoise(
     if psnr:
         console.print(f"PSNR vs clean: noisy {psnr['noisy']:.2f} dB -> denoised {psnr['denoised']:.2f} dB "
                       f"({psnr['denoised'] - psnr['noisy']:+.2f} dB)")
-    console.print(f"wrote [bold]{res['path']}[/]")
+    print_wrote(res["path"])
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from hpdesc.cli.common import RichReporter, console, handle_errors
+from hpdesc.cli.common import RichReporter, handle_errors, print_wrote
 
 DATA, MODEL, OUTPUT = "Data", "Model", "Output"
 
@@ -37,7 +37,7 @@ def _describe(
                             kind=kind, sets=list(set_ or []), progress=rep)
     finally:
         rep.done()
-    console.print(f"wrote [bold]{path}[/]")
+    print_wrote(path)
 
 
 def register(app: typer.Typer) -> None:

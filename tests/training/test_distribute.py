@@ -177,7 +177,6 @@ def test_each_engine_has_a_cluster_module_behind_one_interface():
 
 
 def test_peer_failures_become_one_training_error_per_engine():
-    from hpdesc.errors import TrainingError
     from hpdesc.training.distribute.jax import JaxCluster
     from hpdesc.training.distribute.tf import TFCluster
 
