@@ -19,10 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import h5py
 import numpy as np
 
-from hpdesc.atomic import atomic_path
+from hpdesc.data.h5write import atomic_h5
 from hpdesc.data.store import _STR, IndexedFile, create_patch_array, write_index, write_root_attrs
 
 DENOISED_FORMAT = "hpdesc.denoised"
@@ -39,24 +38,23 @@ def write_denoised(path, sequences: Sequence[str], counts: Sequence[int],
     """
     sequences = list(sequences)
     offsets = np.concatenate([[0], np.cumsum(np.asarray(counts, dtype=np.int64))])
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            write_index(f, sequences, counts)
-            den = create_patch_array(f, "denoised", int(offsets[-1]))
-            clean = create_patch_array(f, "clean", int(offsets[-1])) if with_clean else None
-            g = f.create_group("splits")
-            for name, parts in (splits or {}).items():
-                sg = g.create_group(name)
-                for key, seqs in parts.items():
-                    sg.create_dataset(key, data=np.array(list(seqs), dtype=object), dtype=_STR)
-            pos = {s: i for i, s in enumerate(sequences)}
-            for seq, d, c in items:
-                i = pos[seq]
-                lo, hi = offsets[i], offsets[i + 1]
-                den[lo:hi] = d
-                if clean is not None and c is not None:
-                    clean[lo:hi] = c
-            write_root_attrs(f, DENOISED_FORMAT, DENOISED_VERSION, config)
+    with atomic_h5(path) as f:
+        write_index(f, sequences, counts)
+        den = create_patch_array(f, "denoised", int(offsets[-1]))
+        clean = create_patch_array(f, "clean", int(offsets[-1])) if with_clean else None
+        g = f.create_group("splits")
+        for name, parts in (splits or {}).items():
+            sg = g.create_group(name)
+            for key, seqs in parts.items():
+                sg.create_dataset(key, data=np.array(list(seqs), dtype=object), dtype=_STR)
+        pos = {s: i for i, s in enumerate(sequences)}
+        for seq, d, c in items:
+            i = pos[seq]
+            lo, hi = offsets[i], offsets[i + 1]
+            den[lo:hi] = d
+            if clean is not None and c is not None:
+                clean[lo:hi] = c
+        write_root_attrs(f, DENOISED_FORMAT, DENOISED_VERSION, config)
     return Path(path)
 
 

@@ -26,9 +26,9 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
-from hpdesc.atomic import atomic_path
 from hpdesc.data.images import IMAGES
 from hpdesc.data.store import IndexedFile, write_index, write_root_attrs
+from hpdesc.data.h5write import AtomicH5Writer
 from hpdesc.errors import DataFormatError, UsageError
 
 DESCRIPTORS_FORMAT = "hpdesc.descriptors"
@@ -42,7 +42,7 @@ def _chunk_rows(dim: int) -> int:
     return max(1, min(4096, (256 * 1024) // (len(IMAGES) * max(dim, 1) * 4)))
 
 
-class DescriptorWriter:
+class DescriptorWriter(AtomicH5Writer):
     """Stream descriptors into a new file atomically; fingerprint computed while writing.
 
     Usage::
@@ -64,21 +64,16 @@ class DescriptorWriter:
     def __enter__(self) -> "DescriptorWriter":
         if len(set(self.sequences)) != len(self.sequences):
             raise UsageError("duplicate sequence names in descriptor set")
-        self._ctx = atomic_path(self.path)
-        tmp = self._ctx.__enter__()
-        try:
-            self.f = h5py.File(tmp, "w")
-            write_root_attrs(self.f, DESCRIPTORS_FORMAT, DESCRIPTORS_VERSION, self.config)
-            write_index(self.f, self.sequences, self.counts)
-            total = int(self._offsets[-1])
-            self.ds = self.f.create_dataset(
-                "descriptors", shape=(total, len(IMAGES), self.dim), dtype="float32",
-                chunks=(max(1, min(_chunk_rows(self.dim), total)), len(IMAGES), self.dim) if total else None)
-            self._sha = hashlib.sha256()
-        except BaseException as exc:
-            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        return self
+        return super().__enter__()
+
+    def _create(self, f: h5py.File) -> None:
+        write_root_attrs(f, DESCRIPTORS_FORMAT, DESCRIPTORS_VERSION, self.config)
+        write_index(f, self.sequences, self.counts)
+        total = int(self._offsets[-1])
+        self.ds = f.create_dataset(
+            "descriptors", shape=(total, len(IMAGES), self.dim), dtype="float32",
+            chunks=(max(1, min(_chunk_rows(self.dim), total)), len(IMAGES), self.dim) if total else None)
+        self._sha = hashlib.sha256()
 
     def put(self, sequence: str, array: np.ndarray) -> None:
         """Store the ``(N, 16, D)`` descriptors of the next sequence (in the declared order)."""
@@ -95,19 +90,11 @@ class DescriptorWriter:
         self._sha.update(arr.tobytes())
         self._next += 1
 
-    def __exit__(self, et, ev, tb):
-        try:
-            if et is None:
-                if self._next != len(self.sequences):
-                    raise UsageError(f"descriptors never written for {self.sequences[self._next]!r}")
-                self.f.attrs["fingerprint"] = self._sha.hexdigest()
-                self.f.attrs["dim"] = self.dim
-        except BaseException as exc:
-            self.f.close()
-            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        self.f.close()
-        return self._ctx.__exit__(et, ev, tb)
+    def _finish(self, f: h5py.File) -> None:
+        if self._next != len(self.sequences):
+            raise UsageError(f"descriptors never written for {self.sequences[self._next]!r}")
+        f.attrs["fingerprint"] = self._sha.hexdigest()
+        f.attrs["dim"] = self.dim
 
 
 def components(denoiser: str | None, descriptor: str) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 from hpdesc.atomic import atomic_path
 from hpdesc.data.tasks import TaskMaker, Tasks, read_group, store_all
 from hpdesc.data.images import IMAGES
+from hpdesc.data.h5write import AtomicH5Writer
 from hpdesc.errors import DataFormatError, UsageError
 
 PATCHES_FORMAT = "hpdesc.patches"
@@ -105,7 +106,7 @@ def create_patch_array(f: h5py.File, name: str, rows: int, dtype="uint8", tail=(
                             chunks=(chunk_rows, 1) + tuple(tail[1:]), **kw)
 
 
-class DatasetWriter:
+class DatasetWriter(AtomicH5Writer):
     """Stream sequences into a new patch file, atomically (temporary file + rename).
 
     Usage::
@@ -131,21 +132,13 @@ class DatasetWriter:
         self._offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self._done: set[str] = set()
 
-    def __enter__(self) -> "DatasetWriter":
-        self._ctx = atomic_path(self.path)
-        tmp = self._ctx.__enter__()
-        try:
-            self.f = h5py.File(tmp, "w")
-            write_root_attrs(self.f, PATCHES_FORMAT, PATCHES_VERSION, self.config)
-            write_index(self.f, self.names, self.counts)
-            total = int(self._offsets[-1])
-            for kind in PATCH_KINDS:
-                create_patch_array(self.f, kind, total)
-            self.f.create_group("splits")
-        except BaseException as exc:
-            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        return self
+    def _create(self, f: h5py.File) -> None:
+        write_root_attrs(f, PATCHES_FORMAT, PATCHES_VERSION, self.config)
+        write_index(f, self.names, self.counts)
+        total = int(self._offsets[-1])
+        for kind in PATCH_KINDS:
+            create_patch_array(f, kind, total)
+        f.create_group("splits")
 
     def put(self, name: str, clean: np.ndarray, noisy: np.ndarray) -> None:
         """Store the (N, 16, 32, 32) uint8 clean and noisy patches of sequence ``name``."""
@@ -164,20 +157,12 @@ class DatasetWriter:
         for key, seqs in (("train", train), ("test", test)):
             g.create_dataset(key, data=np.array(list(seqs), dtype=object), dtype=_STR)
 
-    def __exit__(self, et, ev, tb):
-        try:
-            if et is None:
-                missing = [n for n in self.names if n not in self._done]
-                if missing:
-                    raise ValueError(f"sequences never written: {missing[:5]}")
-                if self.tasks is not None:
-                    store_all(self.f, PatchDataset.over(self.f, self.path), self.tasks)
-        except BaseException as exc:
-            self.f.close()
-            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        self.f.close()
-        return self._ctx.__exit__(et, ev, tb)
+    def _finish(self, f: h5py.File) -> None:
+        missing = [n for n in self.names if n not in self._done]
+        if missing:
+            raise ValueError(f"sequences never written: {missing[:5]}")
+        if self.tasks is not None:
+            store_all(f, PatchDataset.over(f, self.path), self.tasks)
 
 
 def add_tasks(path, make: TaskMaker, split: str | None = None) -> bool:

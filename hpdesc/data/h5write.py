@@ -1,0 +1,59 @@
+"""One atomic HDF5 writer: a new file is built under a temporary name and renamed only when complete.
+
+Every hpdesc writer of an HDF5 file (patches, descriptors, denoised patches) goes through here, so
+an interrupted or failed write never leaves a half-written file behind (hpdesc.atomic does the rename).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+
+from hpdesc.atomic import atomic_path
+
+
+@contextlib.contextmanager
+def atomic_h5(path) -> Iterator[h5py.File]:
+    """An open, writable ``h5py.File`` at a temporary sibling of ``path``; renamed to it on success."""
+    with atomic_path(path) as tmp:
+        f = h5py.File(tmp, "w")
+        try:
+            yield f
+        finally:
+            f.close()
+
+
+class AtomicH5Writer:
+    """Base of the streaming writers: ``_create(f)`` lays the file out on enter, ``_finish(f)``
+    completes it on a clean exit; any exception in either, or in the ``with`` block, removes it."""
+
+    path: Path
+    f: h5py.File
+
+    def _create(self, f: h5py.File) -> None:  # pragma: no cover - subclasses override
+        ...
+
+    def _finish(self, f: h5py.File) -> None:
+        ...
+
+    def __enter__(self):
+        self._ctx = atomic_h5(self.path)
+        self.f = self._ctx.__enter__()
+        try:
+            self._create(self.f)
+        except BaseException as exc:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if et is None:
+            try:
+                self._finish(self.f)
+            except BaseException as exc:
+                self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+        return self._ctx.__exit__(et, ev, tb)
