@@ -15,12 +15,12 @@ DATA, MODEL, TRAINING, OUTPUT = "Data", "Model", "Training", "Output"
 def print_benchmark(bench: dict) -> None:
     """The end-of-run table: one row per descriptor, the three tasks and their mean (percent)."""
     from hpdesc.benchmark.report import TableRow, results_table
+    from hpdesc.config import TASKS
 
     results = bench.get("results", {})
     psnr = bench.get("psnr") or {}
     if results:
-        tasks = [t for t in ("verification", "matching", "retrieval") if any(t in r.get("headline", {})
-                                                                           for r in results.values())]
+        tasks = [t for t in TASKS if any(t in r.get("headline", {}) for r in results.values())]
         # the title on a line of its own: a one-task table is narrower than it and would wrap it
         console.print(f"HPatches benchmark, split {bench.get('split')!r} (test sequences), mAP %",
                       style="bold", highlight=False, soft_wrap=True)

@@ -20,8 +20,8 @@ import os
 import pytest
 
 import hpdesc
+from hpdesc.config import TASKS
 
-TASKS = ("verification", "matching", "retrieval")
 # The longer budget of docs/training.md: both stages 20 epochs, the whole training split denoised.
 LONGER = ["training.denoiser_epochs=20", "training.descriptor_epochs=20", "training.denoise_pool=0"]
 
