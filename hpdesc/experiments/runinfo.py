@@ -9,6 +9,7 @@ validation loss over the stage's epochs) and ``loss_<stage>`` (the last epoch's 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,8 +78,8 @@ class RunInfo:
             out["psnr"] = float(psnr)
         for stage, rows in self.history.items():
             val = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
-            if val:
-                out[f"val_loss_{stage}"] = float(min(val))
+            if val:  # the lowest number; NaN (a diverged epoch) only if every epoch was NaN
+                out[f"val_loss_{stage}"] = float(min(val, key=lambda v: (math.isnan(v), v)))
             if rows and rows[-1].get("loss") is not None:
                 out[f"loss_{stage}"] = float(rows[-1]["loss"])
         return out
@@ -100,6 +101,8 @@ def read_run(path) -> RunInfo:
         try:
             bench = json.loads(run.benchmark.read_text(encoding="utf-8"))
         except ValueError:
+            bench = {}
+        if not isinstance(bench, dict):  # `[]`, `null`: valid JSON, but no results
             bench = {}
     hist = {s: read_history(run.history(s)) for s in STAGES if run.history(s).exists()}
     status = "finished" if is_complete(path) else "interrupted"

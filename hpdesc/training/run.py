@@ -84,9 +84,12 @@ class RunDir:
         if not self.state_path.exists():
             return {}
         try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
         except ValueError:
             raise UsageError(f"{self.state_path}: corrupt run state (not JSON)") from None
+        if not isinstance(state, dict):  # `[]`, `null`: valid JSON, but no state to read or update
+            raise UsageError(f"{self.state_path}: corrupt run state (not a JSON object)")
+        return state
 
     def save_state(self, state: dict) -> None:
         write_text_atomic(self.state_path, json.dumps(state, indent=2, sort_keys=True))
@@ -100,6 +103,8 @@ class RunDir:
     def check(self) -> "RunDir":
         """Raise a UsageError unless this looks like a run directory."""
         if not self.path.is_dir():
+            if self.path.exists():
+                raise UsageError(f"{self.path}: not a run directory (it is a file)")
             raise UsageError(f"{self.path}: no such run directory")
         if not self.config.exists():
             raise UsageError(f"{self.path}: not an hpdesc run directory (no config.toml)")
@@ -121,11 +126,16 @@ def new_run_dir(denoiser: str, descriptor: str, root: Path | None = None) -> Run
         n += 1
         path = root / f"{base}-{n}"
     make_dirs(root, target=path)  # an unwritable runs root is one line naming the run directory
-    try:
-        path.mkdir()
-    except OSError as exc:
-        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return RunDir(path)
+    while True:
+        try:
+            path.mkdir()
+        except FileExistsError:  # another process took the name since the check: take the next
+            n += 1
+            path = root / f"{base}-{n}"
+        except OSError as exc:
+            raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+        else:
+            return RunDir(path)
 
 
 def set_latest(run: RunDir) -> None:
@@ -141,10 +151,12 @@ def latest_run(root: Path | None = None) -> RunDir:
     """The most recent run under ``root``: the ``latest`` pointer, else the newest config.toml."""
     root = Path(root) if root is not None else runs_root()
     pointer = root / LATEST
-    if pointer.is_file():
-        target = Path(pointer.read_text(encoding="utf-8").strip())
-        if (target / "config.toml").exists():
-            return RunDir(target)
+    try:
+        target = Path(pointer.read_text(encoding="utf-8").strip()) if pointer.is_file() else None
+    except (OSError, ValueError):  # an unreadable pointer is no pointer (it is a convenience only)
+        target = None
+    if target is not None and (target / "config.toml").exists():
+        return RunDir(target)
     candidates = [p.parent for p in root.glob("*/config.toml")] if root.is_dir() else []
     if not candidates:
         raise UsageError(f"no runs found under {root}", hint="train one with `hpdesc train` or pass --run RUN_DIR")
