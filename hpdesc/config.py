@@ -4,7 +4,7 @@ A run's configuration is a few fixed sections (``data``, ``training``, ``benchma
 are checked by name and type, and six component sections (``denoiser``, ``descriptor``,
 ``denoiser_loss``, ``descriptor_loss``, ``denoiser_optimizer``, ``descriptor_optimizer``), each a
 registry ``name`` plus free-form parameters that are handed to the component's factory (and
-validated by calling it, see :func:`validate_components`). The saved ``config.toml`` of a run is
+validated by building it, see :func:`hpdesc.validate.check_components`). The saved ``config.toml`` of a run is
 fully resolved and re-running it reproduces the run; its ``[provenance]`` section records which
 distribution and version provided each component and is informational on input.
 
@@ -64,6 +64,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
 DESCRIPTOR_INPUTS = ("denoised", "clean", "noisy")
 PRECISIONS = ("float32", "mixed")
 WATCHDOG_MODES = ("stop", "warn", "off")
+DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker")  # training.distribute (hpdesc.training.distribute)
+LR_SCALINGS = ("none", "linear")  # training.lr_scaling
 TASKS = ("verification", "matching", "retrieval")
 NO_DESCRIPTOR = "none"
 
@@ -477,9 +479,7 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}")
     if t.watchdog not in WATCHDOG_MODES:
         raise ConfigError(f"training.watchdog must be one of {', '.join(WATCHDOG_MODES)}, got {t.watchdog!r}")
-    from hpdesc.training.distribute import check_config as _check_distribute
-
-    _check_distribute(t.distribute, t.lr_scaling)
+    check_distribute(t.distribute, t.lr_scaling)
     for key in ("denoiser_epochs", "descriptor_epochs", "patience", "denoise_pool", "stuck_epochs", "prefetch"):
         if getattr(t, key) < 0:
             raise ConfigError(f"training.{key} must be >= 0, got {getattr(t, key)}")
@@ -498,6 +498,14 @@ def check(cfg: RunConfig) -> None:
         lr = cfg.component(sec).params.get("learning_rate")
         if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
             raise ConfigError(f"{sec}.learning_rate must be a number, got {lr!r}")
+
+
+def check_distribute(mode: str, lr_scaling: str) -> None:
+    """``training.distribute`` and ``training.lr_scaling`` are known values (ConfigError otherwise)."""
+    if mode not in DISTRIBUTE_MODES:
+        raise ConfigError(f"training.distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got {mode!r}")
+    if lr_scaling not in LR_SCALINGS:
+        raise ConfigError(f"training.lr_scaling must be one of {', '.join(LR_SCALINGS)}, got {lr_scaling!r}")
 
 
 def resolve(config: RunConfig | Mapping | str | Path | None = None, *,
@@ -555,28 +563,3 @@ def check_descriptor_settings(cfg: RunConfig) -> None:
         raise ConfigError(f"{', '.join(unused)} cannot take effect: no descriptor is trained "
                           f"(descriptor = {cfg.descriptor.name!r})",
                           hint="remove those settings, or pick a descriptor (e.g. --descriptor hardnet)")
-
-
-def validate_components(cfg: RunConfig) -> dict[str, dict]:
-    """Resolve every component in the registry and build it once with the user's parameters.
-
-    Runs before any training so a bad name or parameter fails in a second, not after the
-    denoiser stage. Returns ``{section: entry dict}`` for the run's provenance.
-    """
-    from hpdesc import registry
-    from hpdesc.validate import build_checked
-
-    check_descriptor_settings(cfg)
-    out: dict[str, dict] = {}
-    dim = 128
-    for sec, kind in COMPONENTS.items():
-        comp = cfg.component(sec)
-        if sec.startswith("descriptor") and not cfg.trains_descriptor:
-            continue
-        entry = registry.get(kind, comp.name)
-        built = build_checked(kind, comp.name, dict(comp.params), dim=dim)
-        if kind == "descriptor":
-            dim = int(built.output_shape[-1])  # the descriptor loss is checked at the real width
-        out[sec] = {"name": comp.name, "value": entry.value, "distribution": entry.distribution,
-                    "version": entry.version}
-    return out

@@ -6,6 +6,7 @@ import pytest
 
 from hpdesc import config as C
 from hpdesc.errors import ConfigError
+from hpdesc.validate import check_components
 
 
 def test_defaults_are_the_quick_start():
@@ -87,15 +88,15 @@ def test_component_params_validated_by_factory():
     from hpdesc.errors import UsageError
 
     with pytest.raises(UsageError, match="denoiser 'dncnn'.*rejected"):
-        C.validate_components(C.resolve(sets=["denoiser.depht=3"]))
+        check_components(C.resolve(sets=["denoiser.depht=3"]))
     with pytest.raises(UsageError, match="Did you mean 'hardnet'"):
-        C.validate_components(C.resolve(sets=["descriptor=hardnett"]))
+        check_components(C.resolve(sets=["descriptor=hardnett"]))
 
 
 def test_saved_toml_round_trip(tmp_path):
     cfg = C.resolve(sets=["denoiser.depth=3", "training.seed=4", "benchmark.baselines=[]",
                           "data.path='/x/y.h5'"])
-    cfg.provenance = C.validate_components(cfg)
+    cfg.provenance = check_components(cfg)
     p = cfg.save(tmp_path / "config.toml")
     again = C.resolve(p)
     assert again.to_dict() == cfg.to_dict()

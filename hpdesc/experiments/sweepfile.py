@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -417,32 +416,26 @@ def _describe(spec: SweepSpec, choice: Mapping[int, int]) -> str:
 
 def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int], checked: dict,
                       loc: _Locator) -> None:
-    """Build each component of ``rc`` not built yet (as :func:`hpdesc.config.validate_components`)."""
-    from hpdesc.validate import build_checked, check_trainable
+    """Run ``hpdesc train``'s component checks on ``rc`` (:func:`hpdesc.validate.check_components`).
 
-    for section, kind in C.COMPONENTS.items():
-        if section.startswith("descriptor") and not rc.trains_descriptor:
-            continue
-        comp = rc.component(section)
-        # trains_descriptor: whether a weightless denoiser is allowed depends on it (check_trainable)
-        sig = json.dumps([section, comp.to_dict(), rc.trains_descriptor], sort_keys=True, default=str)
-        if sig in checked:
-            continue
-        try:
-            built = build_checked(kind, comp.name, dict(comp.params))
-            check_trainable(rc, section, built)  # `descriptor = "sift"`: refused before any run
-        except HpdescError as exc:
-            involved = [a for a in sorted(choice) if spec.axes[a].section == section]
-            if involved:
-                a = involved[-1]
-                where = _where(spec, loc.axis(a, "values"))
-                what = f"axis {a + 1} ({spec.axes[a].key} = {spec.axes[a].labels[choice[a]]})"
-            else:
-                key = "name" if "unknown" in exc.message else None
-                where = _where(spec, loc.base(section, key))
-                what = f"base: {section}" + (".name" if key else "")
-            _reraise(where, what, exc)
-        checked[sig] = None
+    ``checked`` is shared by the sweep's combinations, so each component is built once per role;
+    an error names the axis value (or the ``[base]`` line) that chose the failing component.
+    """
+    from hpdesc import validate as V
+
+    def locate(section: str, exc: HpdescError) -> None:
+        involved = [a for a in sorted(choice) if spec.axes[a].section == section]
+        if involved:
+            a = involved[-1]
+            where = _where(spec, loc.axis(a, "values"))
+            what = f"axis {a + 1} ({spec.axes[a].key} = {spec.axes[a].labels[choice[a]]})"
+        else:
+            key = "name" if "unknown" in exc.message else None
+            where = _where(spec, loc.base(section, key))
+            what = f"base: {section}" + (".name" if key else "")
+        _reraise(where, what, exc)
+
+    V.check_components(rc, cache=checked, on_error=locate)
 
 
 def load_sweep(path, *, sets: Iterable[str] = (), out=None, validate_components: bool = True) -> SweepSpec:

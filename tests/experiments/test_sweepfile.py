@@ -231,3 +231,46 @@ def test_descriptor_stage_axis_without_a_descriptor_is_an_error(tmp_path):
         """)
     with pytest.raises(ConfigError, match=r"descriptor_loss = 'triplet' cannot take effect"):
         load_sweep(p, validate_components=False)
+
+
+def test_sweeps_run_the_component_checks_of_train(tmp_path, monkeypatch):
+    # one function checks components for `hpdesc train` and for every combination of a sweep
+    from hpdesc import validate
+
+    seen = []
+
+    def spy(cfg, **kw):
+        seen.append((cfg.denoiser.name, cfg.denoiser_optimizer.params["learning_rate"]))
+        return {}
+
+    monkeypatch.setattr(validate, "check_components", spy)
+    load_sweep(write(tmp_path, GOOD.format(out=tmp_path / "out")))
+    assert sorted(seen) == [("dncnn", 0.001), ("dncnn", 0.01), ("unet", 0.001), ("unet", 0.01)]
+
+
+def test_sweep_checks_the_descriptor_loss_at_the_descriptor_width(tmp_path, monkeypatch):
+    from hpdesc import validate
+
+    widths = []
+    check = validate.check
+
+    def spy(entry, obj, input_shape=(32, 32, 1), dim=128):
+        if entry.kind == "descriptor_loss":
+            widths.append(dim)
+        return check(entry, obj, input_shape=input_shape, dim=dim)
+
+    monkeypatch.setattr(validate, "check", spy)
+    p = write(tmp_path, """\
+        [base]
+        denoiser = "identity"
+        descriptor = { name = "raw", size = 4 }
+        """)
+    with pytest.raises(ConfigError, match="raw is not trainable"):
+        load_sweep(p)
+    p = write(tmp_path, """\
+        [base]
+        denoiser = "identity"
+        descriptor = { name = "hardnet", filters = 4, dim = 64 }
+        """)
+    load_sweep(p)
+    assert widths == [64]
