@@ -264,6 +264,60 @@ def read_toml(path) -> dict:
         raise ConfigError(f"{p}: not a UTF-8 text file") from None
 
 
+class TomlLines:
+    """Line numbers of the tables and keys of a TOML text, for error messages (best effort).
+
+    One finder for config files (:func:`merge`'s messages) and sweep files
+    (:mod:`hpdesc.experiments.sweepfile`). A key of table ``a.b`` is found as ``k = ...`` under
+    ``[a.b]``, as ``b.k = ...`` under ``[a]``, as ``a.b.k = ...`` at the top, or inside an inline
+    table (``b = { k = ... }`` under ``[a]``). ``[[name]]`` tables are numbered from 0 (``index``).
+    Lines are 1-based; comment lines never match.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+        self.tables: list[tuple[str, int]] = []  # per line: (table path, [[array]] index or -1)
+        current, index, counts = "", -1, {}
+        for line in self.lines:
+            m = self._HEADER.match(line)
+            if m:
+                current = m.group(2).replace(" ", "")
+                if m.group(1) == "[[":
+                    counts[current] = index = counts.get(current, -1) + 1
+                else:
+                    index = -1
+            self.tables.append((current, index))
+
+    def find(self, pred) -> int | None:
+        """The first non-comment line ``n`` (1-based) whose stripped text ``s`` has ``pred(n - 1, s)``."""
+        for n, line in enumerate(self.lines):
+            s = line.strip()
+            if not s.startswith("#") and pred(n, s):
+                return n + 1
+        return None
+
+    def _in(self, n: int, table: str, index: int | None) -> bool:
+        return self.tables[n][0] == table and (index is None or self.tables[n][1] == index)
+
+    def header(self, table: str, index: int | None = None) -> int | None:
+        """The line of the ``[table]`` header (the ``index``-th ``[[table]]``; None: any)."""
+        return self.find(lambda n, s: s.startswith("[") and self._in(n, table, index))
+
+    def key(self, table: str, key: str, index: int | None = None) -> int | None:
+        """The line that sets ``key`` of ``table`` (``""``: the top level), in any of the forms above."""
+        k = re.escape(key)
+        hit = self.find(lambda n, s: self._in(n, table, index) and re.match(rf"{k}\s*=", s))
+        parts = table.split(".") if table and index is None else []
+        for cut in range(len(parts) - 1, -1, -1):  # the nearest enclosing table first
+            outer, rest = ".".join(parts[:cut]), re.escape(".".join(parts[cut:]))
+            hit = hit or self.find(lambda n, s: self._in(n, outer, None) and re.match(rf"{rest}\.{k}\s*=", s))
+            hit = hit or self.find(lambda n, s: self._in(n, outer, None) and re.match(rf"{rest}\s*=\s*\{{", s)
+                                   and re.search(rf"(^|[{{,\s]){k}\s*=", s[s.index("{"):]))
+        return hit
+
+
 def _where(source: str | None, section: str, key: str | None = None) -> str:
     """``FILE:LINE: `` for a key of a config file (best effort), or ``--set: ``."""
     if not source:
@@ -271,21 +325,11 @@ def _where(source: str | None, section: str, key: str | None = None) -> str:
     if source.startswith("--"):
         return f"{source}: "
     try:
-        lines = Path(source).read_text(encoding="utf-8").splitlines()
+        lines = TomlLines(Path(source).read_text(encoding="utf-8"))
     except OSError:
         return f"{source}: "
-    current = None
-    for n, line in enumerate(lines, 1):
-        s = line.strip()
-        m = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", s)
-        if m:
-            current = m.group(1)
-            if key is None and current == section:
-                return f"{source}:{n}: "
-            continue
-        if key is not None and current == section and re.match(rf"{re.escape(key)}\s*=", s):
-            return f"{source}:{n}: "
-    return f"{source}: "
+    line = (lines.header(section) or lines.key("", section)) if key is None else lines.key(section, key)
+    return f"{source}:{line}: " if line else f"{source}: "
 
 
 def merge(base: dict, layer: Mapping, source: str | None = None) -> dict:
