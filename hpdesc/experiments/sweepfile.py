@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from hpdesc import config as C
 from hpdesc.errors import ConfigError, HpdescError
@@ -171,6 +172,19 @@ class SweepSpec:
 
     def config(self, choice: Mapping[int, int]) -> C.RunConfig:
         return C.from_dict(self.config_dict(choice))
+
+    @property
+    def grid_size(self) -> int:
+        """How many runs the full grid has (1 without axes: the base alone)."""
+        return math.prod(len(a.values) for a in self.axes)
+
+    def grid(self) -> Iterator[dict[int, int]]:
+        """Every combination of the axes' values as a choice ``{axis: value index}``, last axis fastest.
+
+        The one grid expansion (validation, planning, ``--dry-run``); without axes, the base's ``{}``.
+        """
+        for combo in itertools.product(*[range(len(a.values)) for a in self.axes]):
+            yield dict(enumerate(combo))
 
     @property
     def lower_is_better(self) -> bool:
@@ -338,11 +352,8 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
             except HpdescError as exc:
                 _reraise(_where(spec, _axis_line(loc, ax.index, "values")),
                          f"axis {ax.index + 1} ({ax.key} = {ax.labels[i]})", exc)
-    n_combo = 1
-    for ax in spec.axes:
-        n_combo *= len(ax.values)
-    if n_combo <= MAX_VALIDATED:
-        choices = [dict(enumerate(c)) for c in itertools.product(*[range(len(a.values)) for a in spec.axes])]
+    if spec.grid_size <= MAX_VALIDATED:
+        choices = list(spec.grid())
     else:  # too many to build each: the base plus one axis at a time
         choices = [{}] + [{a.index: i} for a in spec.axes for i in range(len(a.values))]
     checked: dict[str, None] = {}

@@ -274,3 +274,21 @@ def test_sweep_checks_the_descriptor_loss_at_the_descriptor_width(tmp_path, monk
         """)
     load_sweep(p)
     assert widths == [64]
+
+
+def test_grid_expands_every_combination_once():
+    # the one grid expansion behind validation, planning (Sweep.plan_grid) and `hpdesc sweep --dry-run`
+    spec = parse_sweep(GOOD.format(out="o"))
+    assert spec.grid_size == 4
+    assert list(spec.grid()) == [{0: 0, 1: 0}, {0: 0, 1: 1}, {0: 1, 1: 0}, {0: 1, 1: 1}]
+    assert list(parse_sweep("").grid()) == [{}] and parse_sweep("").grid_size == 1
+
+
+def test_plan_grid_plans_the_spec_grid(tmp_path, monkeypatch):
+    from hpdesc.experiments.sweep import Sweep
+
+    spec = parse_sweep(GOOD.format(out=tmp_path / "out"))
+    monkeypatch.setattr(type(spec), "grid", lambda self: iter([{0: 1, 1: 0}]))
+    sweep = Sweep(spec)
+    monkeypatch.setattr(sweep, "data_path", lambda: str(tmp_path / "d.h5"))
+    assert [p.choice for p in sweep.plan_grid()] == [{0: 1, 1: 0}]
