@@ -292,3 +292,17 @@ def test_plan_grid_plans_the_spec_grid(tmp_path, monkeypatch):
     sweep = Sweep(spec)
     monkeypatch.setattr(sweep, "data_path", lambda: str(tmp_path / "d.h5"))
     assert [p.choice for p in sweep.plan_grid()] == [{0: 1, 1: 0}]
+
+
+def test_cli_dry_run_lists_the_grid(tmp_path):
+    from hpdesc.cli.main import app
+    from hpdesc.experiments.sweep import run_name
+
+    p = write(tmp_path, GOOD.format(out=tmp_path / "out").replace('mode = "greedy"', 'mode = "grid"'))
+    res = CliRunner().invoke(app, ["sweep", str(p), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    spec = load_sweep(p, validate_components=False)
+    assert "4 runs at most" in res.output
+    names = [run_name(spec, c) for c in ({0: 0, 1: 0}, {0: 0, 1: 1}, {0: 1, 1: 0}, {0: 1, 1: 1})]
+    assert [ln.strip() for ln in res.output.splitlines() if ln.strip() in names] == names
+    assert not (tmp_path / "out").exists()
