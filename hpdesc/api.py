@@ -117,7 +117,7 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     """
     from hpdesc.training import distribute
     from hpdesc.training.pipeline import provenance, run_training
-    from hpdesc.validate import check_trainable_components
+    from hpdesc.validate import check_components
 
     reporter = _reporter(progress)
     sets = list(sets)
@@ -140,8 +140,7 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
         check_writable(out if out is not None else runs_root(), folder=True)
-    check_trainable_components(cfg)  # `--descriptor sift`: one line, before anything is written
-    entries = C.validate_components(cfg)
+    entries = check_components(cfg)  # `--descriptor sift`, a bad parameter: one line, before anything is written
     if not cfg.data.path:
         reporter.log("using the embedded dataset (built on first use)")
         reporter.start("building the embedded dataset", None)

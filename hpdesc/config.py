@@ -4,7 +4,7 @@ A run's configuration is a few fixed sections (``data``, ``training``, ``benchma
 are checked by name and type, and six component sections (``denoiser``, ``descriptor``,
 ``denoiser_loss``, ``descriptor_loss``, ``denoiser_optimizer``, ``descriptor_optimizer``), each a
 registry ``name`` plus free-form parameters that are handed to the component's factory (and
-validated by calling it, see :func:`validate_components`). The saved ``config.toml`` of a run is
+validated by building it, see :func:`hpdesc.validate.check_components`). The saved ``config.toml`` of a run is
 fully resolved and re-running it reproduces the run; its ``[provenance]`` section records which
 distribution and version provided each component and is informational on input.
 
@@ -65,6 +65,8 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
 DESCRIPTOR_INPUTS = ("denoised", "clean", "noisy")
 PRECISIONS = ("float32", "mixed")
 WATCHDOG_MODES = ("stop", "warn", "off")
+DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker")  # training.distribute (hpdesc.training.distribute)
+LR_SCALINGS = ("none", "linear")  # training.lr_scaling
 TASKS = ("verification", "matching", "retrieval")
 NO_DESCRIPTOR = "none"
 
@@ -263,6 +265,60 @@ def read_toml(path) -> dict:
         raise ConfigError(f"{p}: not a UTF-8 text file") from None
 
 
+class TomlLines:
+    """Line numbers of the tables and keys of a TOML text, for error messages (best effort).
+
+    One finder for config files (:func:`merge`'s messages) and sweep files
+    (:mod:`hpdesc.experiments.sweepfile`). A key of table ``a.b`` is found as ``k = ...`` under
+    ``[a.b]``, as ``b.k = ...`` under ``[a]``, as ``a.b.k = ...`` at the top, or inside an inline
+    table (``b = { k = ... }`` under ``[a]``). ``[[name]]`` tables are numbered from 0 (``index``).
+    Lines are 1-based; comment lines never match.
+    """
+
+    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+        self.tables: list[tuple[str, int]] = []  # per line: (table path, [[array]] index or -1)
+        current, index, counts = "", -1, {}
+        for line in self.lines:
+            m = self._HEADER.match(line)
+            if m:
+                current = m.group(2).replace(" ", "")
+                if m.group(1) == "[[":
+                    counts[current] = index = counts.get(current, -1) + 1
+                else:
+                    index = -1
+            self.tables.append((current, index))
+
+    def find(self, pred) -> int | None:
+        """The first non-comment line ``n`` (1-based) whose stripped text ``s`` has ``pred(n - 1, s)``."""
+        for n, line in enumerate(self.lines):
+            s = line.strip()
+            if not s.startswith("#") and pred(n, s):
+                return n + 1
+        return None
+
+    def _in(self, n: int, table: str, index: int | None) -> bool:
+        return self.tables[n][0] == table and (index is None or self.tables[n][1] == index)
+
+    def header(self, table: str, index: int | None = None) -> int | None:
+        """The line of the ``[table]`` header (the ``index``-th ``[[table]]``; None: any)."""
+        return self.find(lambda n, s: s.startswith("[") and self._in(n, table, index))
+
+    def key(self, table: str, key: str, index: int | None = None) -> int | None:
+        """The line that sets ``key`` of ``table`` (``""``: the top level), in any of the forms above."""
+        k = re.escape(key)
+        hit = self.find(lambda n, s: self._in(n, table, index) and re.match(rf"{k}\s*=", s))
+        parts = table.split(".") if table and index is None else []
+        for cut in range(len(parts) - 1, -1, -1):  # the nearest enclosing table first
+            outer, rest = ".".join(parts[:cut]), re.escape(".".join(parts[cut:]))
+            hit = hit or self.find(lambda n, s: self._in(n, outer, None) and re.match(rf"{rest}\.{k}\s*=", s))
+            hit = hit or self.find(lambda n, s: self._in(n, outer, None) and re.match(rf"{rest}\s*=\s*\{{", s)
+                                   and re.search(rf"(^|[{{,\s]){k}\s*=", s[s.index("{"):]))
+        return hit
+
+
 def _where(source: str | None, section: str, key: str | None = None) -> str:
     """``FILE:LINE: `` for a key of a config file (best effort), or ``--set: ``."""
     if not source:
@@ -270,21 +326,11 @@ def _where(source: str | None, section: str, key: str | None = None) -> str:
     if source.startswith("--"):
         return f"{source}: "
     try:
-        lines = Path(source).read_text(encoding="utf-8").splitlines()
+        lines = TomlLines(Path(source).read_text(encoding="utf-8"))
     except OSError:
         return f"{source}: "
-    current = None
-    for n, line in enumerate(lines, 1):
-        s = line.strip()
-        m = re.fullmatch(r"\[\s*([^\]]+?)\s*\]", s)
-        if m:
-            current = m.group(1)
-            if key is None and current == section:
-                return f"{source}:{n}: "
-            continue
-        if key is not None and current == section and re.match(rf"{re.escape(key)}\s*=", s):
-            return f"{source}:{n}: "
-    return f"{source}: "
+    line = (lines.header(section) or lines.key("", section)) if key is None else lines.key(section, key)
+    return f"{source}:{line}: " if line else f"{source}: "
 
 
 def merge(base: dict, layer: Mapping, source: str | None = None) -> dict:
@@ -475,9 +521,7 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"training.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}")
     if t.watchdog not in WATCHDOG_MODES:
         raise ConfigError(f"training.watchdog must be one of {', '.join(WATCHDOG_MODES)}, got {t.watchdog!r}")
-    from hpdesc.training.distribute import check_config as _check_distribute
-
-    _check_distribute(t.distribute, t.lr_scaling)
+    check_distribute(t.distribute, t.lr_scaling)
     for key in ("denoiser_epochs", "descriptor_epochs", "patience", "denoise_pool", "stuck_epochs", "prefetch"):
         if getattr(t, key) < 0:
             raise ConfigError(f"training.{key} must be >= 0, got {getattr(t, key)}")
@@ -496,6 +540,14 @@ def check(cfg: RunConfig) -> None:
         lr = cfg.component(sec).params.get("learning_rate")
         if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))):
             raise ConfigError(f"{sec}.learning_rate must be a number, got {lr!r}")
+
+
+def check_distribute(mode: str, lr_scaling: str) -> None:
+    """``training.distribute`` and ``training.lr_scaling`` are known values (ConfigError otherwise)."""
+    if mode not in DISTRIBUTE_MODES:
+        raise ConfigError(f"training.distribute must be one of {', '.join(DISTRIBUTE_MODES)}, got {mode!r}")
+    if lr_scaling not in LR_SCALINGS:
+        raise ConfigError(f"training.lr_scaling must be one of {', '.join(LR_SCALINGS)}, got {lr_scaling!r}")
 
 
 def resolve(config: RunConfig | Mapping | str | Path | None = None, *,
@@ -553,28 +605,3 @@ def check_descriptor_settings(cfg: RunConfig) -> None:
         raise ConfigError(f"{', '.join(unused)} cannot take effect: no descriptor is trained "
                           f"(descriptor = {cfg.descriptor.name!r})",
                           hint="remove those settings, or pick a descriptor (e.g. --descriptor hardnet)")
-
-
-def validate_components(cfg: RunConfig) -> dict[str, dict]:
-    """Resolve every component in the registry and build it once with the user's parameters.
-
-    Runs before any training so a bad name or parameter fails in a second, not after the
-    denoiser stage. Returns ``{section: entry dict}`` for the run's provenance.
-    """
-    from hpdesc import registry
-    from hpdesc.validate import build_checked
-
-    check_descriptor_settings(cfg)
-    out: dict[str, dict] = {}
-    dim = 128
-    for sec, kind in COMPONENTS.items():
-        comp = cfg.component(sec)
-        if sec.startswith("descriptor") and not cfg.trains_descriptor:
-            continue
-        entry = registry.get(kind, comp.name)
-        built = build_checked(kind, comp.name, dict(comp.params), dim=dim)
-        if kind == "descriptor":
-            dim = int(built.output_shape[-1])  # the descriptor loss is checked at the real width
-        out[sec] = {"name": comp.name, "value": entry.value, "distribution": entry.distribution,
-                    "version": entry.version}
-    return out

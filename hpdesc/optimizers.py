@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 
 from hpdesc.errors import ParameterError
-from hpdesc.models.layers import check_bool, check_float
+from hpdesc.params import check_bool, check_float
 
 
 def _common(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm):

@@ -4,6 +4,8 @@
 batch, so a plugin that returns the wrong type, builds a model of the wrong output shape or
 produces non-finite values fails in a second with one line naming the plugin (distribution,
 version, entry point) and what it broke, not after an epoch with a traceback from inside Keras.
+:func:`check_components` runs those checks over a whole run configuration, as ``hpdesc train``
+and every combination of a sweep need them (one function for both).
 :func:`check_run_components` is the reload side: it makes sure every distribution a saved run
 was trained with is installed and imports its entry points, which registers the custom layers
 the saved models need (plugin contract, "Saved runs").
@@ -14,10 +16,11 @@ parameter errors, already one line) pass through unchanged.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from importlib import metadata
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
@@ -83,6 +86,12 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
             type, or its model / loss misbehaved on a dummy batch; the message names the
             distribution, version and entry point.
     """
+    return _build_and_check(kind, name, params, input_shape, dim, learning_rate)[0]
+
+
+def _build_and_check(kind: str, name: str, params: Mapping[str, Any] | None, input_shape: tuple[int, int, int],
+                     dim: int, learning_rate: float) -> tuple[Any, tuple[int, ...] | None]:
+    """:func:`build_checked`, also returning a model's output shape on the dummy batch (None otherwise)."""
     entry = registry.get(kind, name)
     params = dict(params or {})
     clash = [k for k in RESERVED[kind] if k in params]
@@ -104,7 +113,7 @@ def build_checked(kind: str, name: str, params: Mapping[str, Any] | None = None,
         raise UsageError(f"descriptor {name!r} outputs {shape[-1]}-d descriptors, so dim={dim} cannot take effect",
                          hint=f"remove descriptor.dim; {name}'s own parameters set its width "
                               f"(raw: size=8 gives 64-d; sift is always 128-d)")
-    return obj
+    return obj, shape
 
 
 def trained_sections(cfg) -> tuple[str, ...]:
@@ -152,17 +161,60 @@ def check_trainable(cfg, section: str, model) -> None:
                           f"(e.g. --denoiser {name} --descriptor hardnet)")
 
 
-def check_trainable_components(cfg) -> None:
-    """Build the models ``hpdesc train`` would train and refuse untrainable ones (:func:`check_trainable`).
+def check_components(cfg, *, cache: dict | None = None,
+                     on_error: Callable[[str, HpdescError], None] | None = None) -> dict[str, dict]:
+    """Check every component of run config ``cfg`` as ``hpdesc train`` needs it; the one check train and sweeps run.
 
-    Run before anything is written or trained, so ``hpdesc train --descriptor sift`` is one line.
-    Built only (run once on a dummy batch only if it makes its weights on its first call); the
-    contract checks of :func:`build_checked` follow in :func:`hpdesc.config.validate_components`.
+    Before anything is written or trained, so a bad name, parameter or plugin fails in a second
+    with one line, not after the denoiser stage: descriptor-stage settings of a run without a
+    descriptor are refused (:func:`hpdesc.config.check_descriptor_settings`); then each component
+    is resolved in the registry, built once with the user's parameters and tried on a dummy batch
+    (:func:`build_checked`); the models ``hpdesc train`` must train are refused if they have nothing
+    to train (:func:`check_trainable`, on that same build); the descriptor loss is tried at the
+    descriptor's real width (its dummy output, so numpy descriptors such as ``sift`` need no
+    Keras ``output_shape``).
+
+    ``cache``: a dict kept across calls (a sweep's combinations) so a component already checked in
+    the same role is not built again. ``on_error(section, exc)``: called with the config section
+    (``denoiser``, ``descriptor_loss``, ...) whose check failed, to re-raise with a location;
+    ``exc`` is raised if it returns.
+
+    Returns ``{section: entry dict}`` (name, entry point value, distribution, version) for the
+    run's provenance.
     """
-    for section in trained_sections(cfg):
+    from hpdesc.config import COMPONENTS, check_descriptor_settings
+
+    check_descriptor_settings(cfg)
+    trained = trained_sections(cfg)
+    out: dict[str, dict] = {}
+    dim = 128  # what the contract passes a descriptor; then the width the descriptor gives
+    # the trained model first: `--skip-denoiser --descriptor sift` is about sift, whatever else is wrong
+    for section in sorted(COMPONENTS, key=lambda sec: sec not in trained):
+        kind = COMPONENTS[section]
+        if section.startswith("descriptor") and not cfg.trains_descriptor:
+            continue
         comp = cfg.component(section)
-        model = registry.build(section, comp.name, input_shape=(32, 32, 1), **comp.params)
-        check_trainable(cfg, section, model)
+        key = json.dumps([section, comp.to_dict(), section in trained, dim if kind == "descriptor_loss" else None],
+                         sort_keys=True, default=str)
+        if cache is not None and key in cache:
+            out[section], width = cache[key]
+        else:
+            try:
+                entry = registry.get(kind, comp.name)
+                built, shape = _build_and_check(kind, comp.name, comp.params, (32, 32, 1), dim, 1e-3)
+                check_trainable(cfg, section, built)  # `--descriptor sift`: refused before any run
+            except HpdescError as exc:
+                if on_error is not None:
+                    on_error(section, exc)
+                raise
+            width = shape[-1] if kind == "descriptor" else None
+            out[section] = {"name": comp.name, "value": entry.value, "distribution": entry.distribution,
+                            "version": entry.version}
+            if cache is not None:
+                cache[key] = (out[section], width)
+        if width is not None:
+            dim = width
+    return {sec: out[sec] for sec in COMPONENTS if sec in out}
 
 
 def check(entry: Entry, obj: Any, input_shape: tuple[int, int, int] = (32, 32, 1),
@@ -270,7 +322,7 @@ def _records(recorded: Mapping[str, Any] | Iterable[Any]) -> list[tuple[str, Map
     """Normalise what a run recorded to ``[(kind, {name, value, distribution, version}), ...]``.
 
     Accepts a run's ``[provenance]`` table or the ``{section: entry dict}`` mapping of
-    :func:`hpdesc.config.validate_components` (sections such as ``denoiser_optimizer`` map to
+    :func:`check_components` (sections such as ``denoiser_optimizer`` map to
     their kind; plain values such as ``hpdesc = "0.1.0"`` are skipped), or an iterable of
     :class:`~hpdesc.registry.Entry` / entry dicts that carry a ``kind`` (``Entry.to_dict()``).
     """

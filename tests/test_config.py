@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hpdesc import config as C
 from hpdesc.errors import ConfigError
+from hpdesc.validate import check_components
 
 
 def test_defaults_are_the_quick_start():
@@ -72,6 +75,26 @@ def test_unknown_key_in_file_names_file_and_line(tmp_path):
     assert f"{f}:6:" in e.value.message and "training.batchsize" in e.value.message
 
 
+def test_config_file_errors_find_dotted_and_inline_keys(tmp_path):
+    # one TOML line finder (config files and sweep files): [table] key, dotted key, inline table
+    for text, line in (('# c\n[training]\nseed = "x"\n', 3), ('# c\n\ntraining.seed = "x"\n', 3),
+                       ('# c\ntraining = { prefetch = 2, seed = "x" }\n', 2)):
+        p = tmp_path / "c.toml"
+        p.write_text(text)
+        with pytest.raises(ConfigError, match=rf"^{re.escape(str(p))}:{line}: training.seed must be an integer"):
+            C.resolve(p)
+
+
+def test_toml_lines():
+    lines = C.TomlLines('top = 1\n[base]\ndenoiser.depth = 3  # d\n[base.descriptor]\nname = "x"\n'
+                        '[[axis]]\nkey = "a"\n[[axis]]\n# key = "b"\nkey = "b"\n')
+    assert lines.key("", "top") == 1 and lines.key("base", "denoiser.depth") == 3
+    assert lines.key("base.denoiser", "depth") == 3 and lines.key("base.descriptor", "name") == 5
+    assert lines.header("base.descriptor") == 4 and lines.header("axis", 1) == 8
+    assert lines.key("axis", "key", 1) == 10 and lines.key("axis", "key", 0) == 7
+    assert lines.key("base", "nothing") is None and lines.header("data") is None
+
+
 def test_type_and_value_errors():
     with pytest.raises(ConfigError, match="training.seed must be an integer"):
         C.resolve(sets=["training.seed=abc"])
@@ -87,15 +110,15 @@ def test_component_params_validated_by_factory():
     from hpdesc.errors import UsageError
 
     with pytest.raises(UsageError, match="denoiser 'dncnn'.*rejected"):
-        C.validate_components(C.resolve(sets=["denoiser.depht=3"]))
+        check_components(C.resolve(sets=["denoiser.depht=3"]))
     with pytest.raises(UsageError, match="Did you mean 'hardnet'"):
-        C.validate_components(C.resolve(sets=["descriptor=hardnett"]))
+        check_components(C.resolve(sets=["descriptor=hardnett"]))
 
 
 def test_saved_toml_round_trip(tmp_path):
     cfg = C.resolve(sets=["denoiser.depth=3", "training.seed=4", "benchmark.baselines=[]",
                           "data.path='/x/y.h5'"])
-    cfg.provenance = C.validate_components(cfg)
+    cfg.provenance = check_components(cfg)
     p = cfg.save(tmp_path / "config.toml")
     again = C.resolve(p)
     assert again.to_dict() == cfg.to_dict()

@@ -14,6 +14,7 @@ import pytest
 from hpdesc import api
 from hpdesc import config as C
 from hpdesc.errors import ConfigError
+from hpdesc.validate import check_components
 
 # (section, flag keyword of api.resolve_config, a non-default component, a parameter for it)
 KINDS = [
@@ -139,10 +140,10 @@ def test_descriptor_none_with_descriptor_settings_is_an_error():
     from hpdesc.errors import UsageError
 
     with pytest.raises(UsageError, match=r"descriptor\.filters.*'none'"):
-        C.validate_components(api.resolve_config(descriptor="none", sets=["descriptor.filters=8"]))
+        check_components(api.resolve_config(descriptor="none", sets=["descriptor.filters=8"]))
     with pytest.raises(UsageError, match=r"descriptor_loss.*no descriptor"):
-        C.validate_components(api.resolve_config(denoiser="identity", descriptor="none",
-                                                 descriptor_loss="triplet"))
+        check_components(api.resolve_config(denoiser="identity", descriptor="none",
+                                               descriptor_loss="triplet"))
     with pytest.raises(UsageError, match=r"descriptor_optimizer\.learning_rate cannot take effect"):
-        C.validate_components(api.resolve_config(descriptor="none",
-                                                 sets=["descriptor_optimizer.learning_rate=0.1"]))
+        check_components(api.resolve_config(descriptor="none",
+                                               sets=["descriptor_optimizer.learning_rate=0.1"]))

@@ -76,6 +76,15 @@ def not_callable_loss():
 def not_optimizer(learning_rate=1e-3):
     """Returns the learning rate."""
     return learning_rate
+
+
+def needs_64():
+    """A descriptor loss for 64-d descriptors only."""
+    def loss(anchor, positive, negative):
+        if anchor.shape[-1] != 64:
+            raise ValueError(f"expected 64-d descriptors, got {anchor.shape[-1]}")
+        return ops.mean(ops.sum(anchor * (negative - positive), axis=-1))
+    return loss
 '''
 
 PLUGIN = "fake-bad-plugin"
@@ -87,6 +96,7 @@ GROUPS = {
     "hpdesc.denoiser_losses": {"vector_loss": "fakeplug_bad:vector_loss",
                                "not_callable_loss": "fakeplug_bad:not_callable_loss"},
     "hpdesc.optimizers": {"not_optimizer": "fakeplug_bad:not_optimizer"},
+    "hpdesc.descriptor_losses": {"needs_64": "fakeplug_bad:needs_64"},
 }
 
 
@@ -208,6 +218,49 @@ def test_descriptor_dim_can_come_from_params():
 def test_input_shape_cannot_be_set_by_hand():
     with pytest.raises(UsageError, match="input_shape"):
         build_checked("denoiser", "dncnn", {"input_shape": [16, 16, 1]})
+
+
+# -- the component checks train and sweeps share -------------------------------------------------
+
+
+def test_check_components_gives_the_descriptor_loss_the_descriptor_width(bad_plugin):
+    from hpdesc import config as C
+    from hpdesc.validate import check_components
+
+    small = ["denoiser.depth=2", "denoiser.filters=4", "descriptor.filters=4", "descriptor_loss=needs_64"]
+    entries = check_components(C.resolve(sets=[*small, "descriptor.dim=64"]))
+    assert entries["descriptor_loss"]["distribution"] == PLUGIN
+    assert set(entries) == set(C.COMPONENTS)
+    with pytest.raises(PluginError, match="expected 64-d descriptors, got 32"):
+        check_components(C.resolve(sets=[*small, "descriptor.dim=32"]))
+
+
+def test_check_components_handles_a_descriptor_that_is_no_keras_graph():
+    # sift computes with numpy (OpenCV): its width comes from the dummy forward pass, not output_shape
+    from hpdesc import config as C
+    from hpdesc.validate import check_components
+
+    with pytest.raises(UsageError, match="sift is not trainable; use hpdesc describe --descriptor sift"):
+        check_components(C.resolve(sets=["descriptor=sift"]))
+
+
+def test_train_builds_each_component_once_before_failing(tmp_path, monkeypatch):
+    from collections import Counter
+
+    from hpdesc import api
+
+    built, build = Counter(), registry.build
+
+    def counting(kind, name, **kw):
+        built[kind] += 1
+        return build(kind, name, **kw)
+
+    monkeypatch.setattr(registry, "build", counting)
+    with pytest.raises(UsageError, match="no such dataset file"):
+        api.train(data=tmp_path / "missing.h5", out=tmp_path / "run",
+                  sets=["denoiser.depth=2", "denoiser.filters=4", "descriptor.filters=4"])
+    assert built == {"denoiser": 1, "descriptor": 1, "denoiser_loss": 1, "descriptor_loss": 1, "optimizer": 2}
+    assert not (tmp_path / "run").exists()
 
 
 # -- saved runs -------------------------------------------------------------------------------

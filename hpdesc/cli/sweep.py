@@ -34,18 +34,13 @@ def _sweep(
     from hpdesc.experiments.sweepfile import load_sweep
 
     spec = load_sweep(sweep_file, sets=list(set_ or []), out=out)
-    n = 1
-    for ax in spec.axes:
-        n *= len(ax.values)
-    total = n if spec.mode == "grid" else sum(len(a.values) for a in spec.axes) or 1
+    total = spec.grid_size if spec.mode == "grid" else sum(len(a.values) for a in spec.axes) or 1
     console.print(f"[bold]{spec.title or sweep_file}[/]: {spec.mode}, {total} runs at most, metric "
                   f"{spec.metric}, into {spec.out}", highlight=False)
     if dry_run:
         if spec.mode == "grid" or not spec.axes:
-            import itertools
-
-            for c in itertools.product(*[range(len(a.values)) for a in spec.axes]):
-                console.print(f"  {run_name(spec, dict(enumerate(c)))}", highlight=False)
+            for choice in spec.grid():
+                console.print(f"  {run_name(spec, choice)}", highlight=False)
         else:
             for a, ax in enumerate(spec.axes):
                 console.print(f"  step {a + 1}: {ax.key} in {', '.join(ax.labels)}", highlight=False)

@@ -206,10 +206,7 @@ class Sweep:
         return item
 
     def plan_grid(self) -> list[PlannedRun]:
-        import itertools
-
-        ranges = [range(len(a.values)) for a in self.spec.axes]
-        return [self.plan(dict(enumerate(c))) for c in itertools.product(*ranges)]
+        return [self.plan(choice) for choice in self.spec.grid()]
 
     def _check_existing(self, item: PlannedRun) -> None:
         """Refuse to reuse a run directory whose config differs from the planned one."""

@@ -39,12 +39,12 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from hpdesc import config as C
 from hpdesc.errors import ConfigError, HpdescError
@@ -175,69 +175,35 @@ class SweepSpec:
         return C.from_dict(self.config_dict(choice))
 
     @property
+    def grid_size(self) -> int:
+        """How many runs the full grid has (1 without axes: the base alone)."""
+        return math.prod(len(a.values) for a in self.axes)
+
+    def grid(self) -> Iterator[dict[int, int]]:
+        """Every combination of the axes' values as a choice ``{axis: value index}``, last axis fastest.
+
+        The one grid expansion (validation, planning, ``--dry-run``); without axes, the base's ``{}``.
+        """
+        for combo in itertools.product(*[range(len(a.values)) for a in self.axes]):
+            yield dict(enumerate(combo))
+
+    @property
     def lower_is_better(self) -> bool:
         return METRICS.get(self.metric, "max") == "min"
 
 
-# -- locating keys in the file text --------------------------------------------------------------
-class _Locator:
-    """Finds the line of a key in the sweep file's text (best effort, for error messages)."""
+# -- locating keys in the file text (hpdesc.config.TomlLines) ---------------------------------------
+def _axis_line(loc: C.TomlLines, index: int, key: str | None = None) -> int | None:
+    """The line of ``key`` in the ``index``-th ``[[axis]]`` table, else of its header."""
+    return (loc.key("axis", key, index) if key is not None else None) or loc.header("axis", index)
 
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
-    def __init__(self, text: str):
-        self.lines = text.splitlines()
-        self.tables: list[tuple[str, int]] = []  # per line: (current table path, axis number or -1)
-        current, axis = "", -1
-        for line in self.lines:
-            m = self._HEADER.match(line)
-            if m:
-                current = m.group(2).replace(" ", "")
-                if m.group(1) == "[[" and current == "axis":
-                    axis += 1
-            self.tables.append((current, axis if current == "axis" else -1))
-
-    def _find(self, pred) -> int | None:
-        for n, line in enumerate(self.lines):
-            s = line.strip()
-            if s.startswith("#"):
-                continue
-            if pred(n, s):
-                return n + 1
-        return None
-
-    def top(self, key: str) -> int | None:
-        return self._find(lambda n, s: self.tables[n][0] == "" and re.match(rf"{re.escape(key)}\s*=", s))
-
-    def axis(self, index: int, key: str | None = None) -> int | None:
-        hit = None
-        if key is not None:
-            hit = self._find(lambda n, s: self.tables[n] == ("axis", index) and re.match(rf"{re.escape(key)}\s*=", s))
-        if hit is None:  # the [[axis]] header itself
-            hit = self._find(lambda n, s: self.tables[n] == ("axis", index) and s.startswith("[["))
-        return hit
-
-    def base(self, section: str, key: str | None = None) -> int | None:
-        k = re.escape(key) if key else None
-        sec = re.escape(section)
-        tests = []
-        if k:
-            tests += [
-                lambda n, s: self.tables[n][0] == f"base.{section}" and re.match(rf"{k}\s*=", s),
-                lambda n, s: self.tables[n][0] == "base" and re.match(rf"{sec}\.{k}\s*=", s),
-                lambda n, s: self.tables[n][0] == "base" and re.match(rf"{sec}\s*=", s) and re.search(rf"\b{k}\b", s),
-                lambda n, s: self.tables[n][0] == "" and re.match(rf"base\.{sec}\.{k}\s*=", s),
-            ]
-        tests += [
-            lambda n, s: self.tables[n][0] == f"base.{section}" and s.startswith("["),
-            lambda n, s: self.tables[n][0] == "base" and re.match(rf"{sec}\b", s),
-            lambda n, s: self.tables[n][0] == "base" and s.startswith("["),
-        ]
-        for t in tests:
-            hit = self._find(t)
-            if hit is not None:
-                return hit
-        return None
+def _base_line(loc: C.TomlLines, section: str, key: str | None = None) -> int | None:
+    """The line of ``section.key`` in ``[base]`` (any TOML form), else of the section, else of ``[base]``."""
+    sec = re.escape(section)
+    return ((loc.key(f"base.{section}", key) if key else None) or loc.header(f"base.{section}")
+            or loc.find(lambda n, s: loc.tables[n][0] == "base" and re.match(rf"{sec}\b", s))
+            or loc.header("base"))
 
 
 def _where(spec_or_path, line: int | None) -> str:
@@ -260,10 +226,10 @@ def parse_sweep(text: str, path: str | Path | None = None, *, sets: Iterable[str
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise ConfigError(f"{src}:{m.group(1) + ':' if m else ''} invalid TOML: {exc}") from None
-    loc = _Locator(text)
+    loc = C.TomlLines(text)
     for key in raw:
         if key not in TOP_KEYS:
-            line = loc.top(key) or loc._find(lambda n, s: re.match(rf"\[\[?\s*{re.escape(key)}\b", s))
+            line = loc.key("", key) or loc.find(lambda n, s: re.match(rf"\[\[?\s*{re.escape(key)}\b", s))
             raise ConfigError(f"{_where(src, line)}unknown sweep key {key!r}"
                               + did_you_mean(key, TOP_KEYS),
                               hint=f"a sweep file has {', '.join(TOP_KEYS)}; run settings go in [base]")
@@ -271,25 +237,25 @@ def parse_sweep(text: str, path: str | Path | None = None, *, sets: Iterable[str
     def text_key(key, default):
         v = raw.get(key, default)
         if not isinstance(v, str):
-            raise ConfigError(f"{_where(src, loc.top(key))}{key} must be a string, got {v!r}")
+            raise ConfigError(f"{_where(src, loc.key('', key))}{key} must be a string, got {v!r}")
         return v
 
     mode = text_key("mode", "grid")
     if mode not in MODES:
-        raise ConfigError(f"{_where(src, loc.top('mode'))}mode must be one of {', '.join(MODES)}, got {mode!r}")
+        raise ConfigError(f"{_where(src, loc.key('', 'mode'))}mode must be one of {', '.join(MODES)}, got {mode!r}")
     metric = text_key("metric", "total")
     if metric not in METRICS:
-        raise ConfigError(f"{_where(src, loc.top('metric'))}unknown metric {metric!r}"
+        raise ConfigError(f"{_where(src, loc.key('', 'metric'))}unknown metric {metric!r}"
                           + did_you_mean(metric, METRICS),
                           hint=f"metrics: {', '.join(METRICS)}")
     default_out = f"sweeps/{Path(path).stem}" if path is not None else "sweeps/sweep"
     out_path = Path(out) if out is not None else Path(text_key("out", default_out))
     base = raw.get("base", {})
     if not isinstance(base, dict):
-        raise ConfigError(f"{_where(src, loc.top('base'))}base must be a table ([base])")
+        raise ConfigError(f"{_where(src, loc.key('', 'base'))}base must be a table ([base])")
     axes_raw = raw.get("axis", [])
     if not isinstance(axes_raw, list):
-        raise ConfigError(f"{_where(src, loc.top('axis'))}axes are [[axis]] tables")
+        raise ConfigError(f"{_where(src, loc.key('', 'axis'))}axes are [[axis]] tables")
     axes = [_parse_axis(a, i, src, loc) for i, a in enumerate(axes_raw)]
     seen: dict[str, int] = {}
     for ax in axes:
@@ -303,27 +269,27 @@ def parse_sweep(text: str, path: str | Path | None = None, *, sets: Iterable[str
     return spec
 
 
-def _parse_axis(a: Any, i: int, src: str, loc: _Locator) -> Axis:
-    where = _where(src, loc.axis(i))
+def _parse_axis(a: Any, i: int, src: str, loc: C.TomlLines) -> Axis:
+    where = _where(src, _axis_line(loc, i))
     if not isinstance(a, dict):
         raise ConfigError(f"{where}each axis must be a table ([[axis]])")
     for k in a:
         if k not in AXIS_KEYS:
-            raise ConfigError(f"{_where(src, loc.axis(i, k))}axis {i + 1}: unknown key {k!r}",
+            raise ConfigError(f"{_where(src, _axis_line(loc, i, k))}axis {i + 1}: unknown key {k!r}",
                               hint=f"an axis has {', '.join(AXIS_KEYS)}")
     key = a.get("key")
     if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", key):
-        raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: key must be 'SECTION' or "
+        raise ConfigError(f"{_where(src, _axis_line(loc, i, 'key'))}axis {i + 1}: key must be 'SECTION' or "
                           f"'SECTION.KEY' (e.g. 'denoiser_optimizer.learning_rate'), got {key!r}")
     section, _, name = key.partition(".")
     if section not in C.COMPONENTS and section not in ("data", "training", "benchmark"):
-        raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: unknown config section "
+        raise ConfigError(f"{_where(src, _axis_line(loc, i, 'key'))}axis {i + 1}: unknown config section "
                           f"{section!r} in key {key!r}" + did_you_mean(section, [*C.COMPONENTS, "data", "training", "benchmark"]))
     if not name and section not in C.COMPONENTS:
-        raise ConfigError(f"{_where(src, loc.axis(i, 'key'))}axis {i + 1}: only a component section can be "
+        raise ConfigError(f"{_where(src, _axis_line(loc, i, 'key'))}axis {i + 1}: only a component section can be "
                           f"swept as a whole; use {section}.KEY")
     values = a.get("values")
-    vline = loc.axis(i, "values")
+    vline = _axis_line(loc, i, "values")
     if not isinstance(values, list) or not values:
         raise ConfigError(f"{_where(src, vline)}axis {i + 1} ({key}): values must be a non-empty list")
     if not name:
@@ -336,12 +302,12 @@ def _parse_axis(a: Any, i: int, src: str, loc: _Locator) -> Axis:
         labels = [fmt_value(v) for v in values]
     elif (not isinstance(labels, list) or len(labels) != len(values)
           or not all(isinstance(x, str) and x for x in labels)):
-        raise ConfigError(f"{_where(src, loc.axis(i, 'labels'))}axis {i + 1} ({key}): labels must be "
+        raise ConfigError(f"{_where(src, _axis_line(loc, i, 'labels'))}axis {i + 1} ({key}): labels must be "
                           f"{len(values)} non-empty strings, one per value")
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
         raise ConfigError(f"{_where(src, vline)}axis {i + 1} ({key}): repeated value {dup[0]!r}")
-    return Axis(key=key, values=list(values), labels=list(labels), index=i, line=loc.axis(i, "key"))
+    return Axis(key=key, values=list(values), labels=list(labels), index=i, line=_axis_line(loc, i, "key"))
 
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -351,7 +317,7 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
     Raises ConfigError naming the file, the line and the key. With ``components``, every
     distinct component (section name + parameters) is built once through the registry.
     """
-    loc = _Locator(spec.text)
+    loc = C.TomlLines(spec.text)
     cfg = C.defaults()
     for section, body in spec.base.items():
         items = body.items() if isinstance(body, Mapping) else [(None, body)]
@@ -363,13 +329,12 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
                 cfg = C.merge(cfg, layer)
             except HpdescError as exc:
                 what = f"base: {section}" + (f".{key}" if key else "")
-                _reraise(_where(spec, loc.base(section, key)), what, exc)
+                _reraise(_where(spec, _base_line(loc, section, key)), what, exc)
     try:
         C.apply_sets(cfg, spec.sets)
         base_cfg = C.from_dict(spec.base_dict())
     except HpdescError as exc:
-        where = _where(spec, None) if spec.sets else _where(spec, loc.top("base") or loc._find(
-            lambda n, s: s.startswith("[base")))
+        where = _where(spec, None) if spec.sets else _where(spec, loc.key("", "base") or loc.header("base"))
         _reraise(where, "base" + (" with --set " + " ".join(spec.sets) if spec.sets else ""), exc)
     del base_cfg
     for ax in spec.axes:
@@ -377,13 +342,10 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
             try:
                 C.from_dict(spec.config_dict({ax.index: i}))
             except HpdescError as exc:
-                _reraise(_where(spec, loc.axis(ax.index, "values")),
+                _reraise(_where(spec, _axis_line(loc, ax.index, "values")),
                          f"axis {ax.index + 1} ({ax.key} = {ax.labels[i]})", exc)
-    n_combo = 1
-    for ax in spec.axes:
-        n_combo *= len(ax.values)
-    if n_combo <= MAX_VALIDATED:
-        choices = [dict(enumerate(c)) for c in itertools.product(*[range(len(a.values)) for a in spec.axes])]
+    if spec.grid_size <= MAX_VALIDATED:
+        choices = list(spec.grid())
     else:  # too many to build each: the base plus one axis at a time
         choices = [{}] + [{a.index: i} for a in spec.axes for i in range(len(a.values))]
     checked: dict[str, None] = {}
@@ -391,12 +353,12 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
         try:
             rc = C.from_dict(spec.config_dict(choice))
         except HpdescError as exc:
-            line = loc.axis(max(choice), "values") if choice else None
+            line = _axis_line(loc, max(choice), "values") if choice else None
             _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
         try:
             C.check_descriptor_settings(rc)
         except HpdescError as exc:
-            line = loc.axis(max(choice), "values") if choice else None
+            line = _axis_line(loc, max(choice), "values") if choice else None
             _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
         if components:
             _check_components(spec, rc, choice, checked, loc)
@@ -408,33 +370,27 @@ def _describe(spec: SweepSpec, choice: Mapping[int, int]) -> str:
 
 
 def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int], checked: dict,
-                      loc: _Locator) -> None:
-    """Build each component of ``rc`` not built yet (as :func:`hpdesc.config.validate_components`)."""
-    from hpdesc.validate import build_checked, check_trainable
+                      loc: C.TomlLines) -> None:
+    """Run ``hpdesc train``'s component checks on ``rc`` (:func:`hpdesc.validate.check_components`).
 
-    for section, kind in C.COMPONENTS.items():
-        if section.startswith("descriptor") and not rc.trains_descriptor:
-            continue
-        comp = rc.component(section)
-        # trains_descriptor: whether a weightless denoiser is allowed depends on it (check_trainable)
-        sig = json.dumps([section, comp.to_dict(), rc.trains_descriptor], sort_keys=True, default=str)
-        if sig in checked:
-            continue
-        try:
-            built = build_checked(kind, comp.name, dict(comp.params))
-            check_trainable(rc, section, built)  # `descriptor = "sift"`: refused before any run
-        except HpdescError as exc:
-            involved = [a for a in sorted(choice) if spec.axes[a].section == section]
-            if involved:
-                a = involved[-1]
-                where = _where(spec, loc.axis(a, "values"))
-                what = f"axis {a + 1} ({spec.axes[a].key} = {spec.axes[a].labels[choice[a]]})"
-            else:
-                key = "name" if "unknown" in exc.message else None
-                where = _where(spec, loc.base(section, key))
-                what = f"base: {section}" + (".name" if key else "")
-            _reraise(where, what, exc)
-        checked[sig] = None
+    ``checked`` is shared by the sweep's combinations, so each component is built once per role;
+    an error names the axis value (or the ``[base]`` line) that chose the failing component.
+    """
+    from hpdesc import validate as V
+
+    def locate(section: str, exc: HpdescError) -> None:
+        involved = [a for a in sorted(choice) if spec.axes[a].section == section]
+        if involved:
+            a = involved[-1]
+            where = _where(spec, _axis_line(loc, a, "values"))
+            what = f"axis {a + 1} ({spec.axes[a].key} = {spec.axes[a].labels[choice[a]]})"
+        else:
+            key = "name" if "unknown" in exc.message else None
+            where = _where(spec, _base_line(loc, section, key))
+            what = f"base: {section}" + (".name" if key else "")
+        _reraise(where, what, exc)
+
+    V.check_components(rc, cache=checked, on_error=locate)
 
 
 def load_sweep(path, *, sets: Iterable[str] = (), out=None, validate_components: bool = True) -> SweepSpec:

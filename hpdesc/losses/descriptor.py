@@ -5,7 +5,7 @@ from __future__ import annotations
 from keras import ops
 
 from hpdesc.errors import ParameterError
-from hpdesc.models.layers import check_bool, check_float
+from hpdesc.params import check_bool, check_float
 
 REDUCTIONS = ("mae", "mse")
 # Added to the matching pairs' distances so the min over a row never picks the positive.

@@ -296,11 +296,11 @@ def test_trainability_is_judged_on_built_weights(lazy_plugin):
     from hpdesc import config as C
     from hpdesc.errors import UsageError
     from hpdesc.training.pipeline import _build
-    from hpdesc.validate import check_trainable_components
+    from hpdesc.validate import check_components
 
     cfg = C.resolve(sets=["descriptor=lazy"])
-    check_trainable_components(cfg)  # no weights until its first call: still trainable
+    check_components(cfg)  # no weights until its first call: still trainable
     assert _build("descriptor", cfg, "descriptor").trainable_weights  # so the pipeline trains it
     for name in ("fixed", "frozen"):
         with pytest.raises(UsageError, match=f"{name} is not trainable; use hpdesc describe --descriptor {name}"):
-            check_trainable_components(C.resolve(sets=[f"descriptor={name}"]))
+            check_components(C.resolve(sets=[f"descriptor={name}"]))

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hpdesc import config as C
+from hpdesc import validate
 from hpdesc.cli.main import app
 from hpdesc.errors import UsageError
 
@@ -19,7 +20,7 @@ def test_train_set_reaches_the_flag_component(tmp_path, monkeypatch):
         seen["cfg"] = cfg
         raise UsageError("stopped by the test")
 
-    monkeypatch.setattr(C, "validate_components", stop)
+    monkeypatch.setattr(validate, "check_components", stop)
     res = runner.invoke(app, ["train", "--denoiser", "unet", "--descriptor", "hardnet",
                               "--set", "denoiser.activation=leaky_relu", "--set", "denoiser.alpha=0.3",
                               "--descriptor-optimizer", "sgd", "--set", "descriptor_optimizer.learning_rate=0.05",

@@ -231,3 +231,78 @@ def test_descriptor_stage_axis_without_a_descriptor_is_an_error(tmp_path):
         """)
     with pytest.raises(ConfigError, match=r"descriptor_loss = 'triplet' cannot take effect"):
         load_sweep(p, validate_components=False)
+
+
+def test_sweeps_run_the_component_checks_of_train(tmp_path, monkeypatch):
+    # one function checks components for `hpdesc train` and for every combination of a sweep
+    from hpdesc import validate
+
+    seen = []
+
+    def spy(cfg, **kw):
+        seen.append((cfg.denoiser.name, cfg.denoiser_optimizer.params["learning_rate"]))
+        return {}
+
+    monkeypatch.setattr(validate, "check_components", spy)
+    load_sweep(write(tmp_path, GOOD.format(out=tmp_path / "out")))
+    assert sorted(seen) == [("dncnn", 0.001), ("dncnn", 0.01), ("unet", 0.001), ("unet", 0.01)]
+
+
+def test_sweep_checks_the_descriptor_loss_at_the_descriptor_width(tmp_path, monkeypatch):
+    from hpdesc import validate
+
+    widths = []
+    check = validate.check
+
+    def spy(entry, obj, input_shape=(32, 32, 1), dim=128):
+        if entry.kind == "descriptor_loss":
+            widths.append(dim)
+        return check(entry, obj, input_shape=input_shape, dim=dim)
+
+    monkeypatch.setattr(validate, "check", spy)
+    p = write(tmp_path, """\
+        [base]
+        denoiser = "identity"
+        descriptor = { name = "raw", size = 4 }
+        """)
+    with pytest.raises(ConfigError, match="raw is not trainable"):
+        load_sweep(p)
+    p = write(tmp_path, """\
+        [base]
+        denoiser = "identity"
+        descriptor = { name = "hardnet", filters = 4, dim = 64 }
+        """)
+    load_sweep(p)
+    assert widths == [64]
+
+
+def test_grid_expands_every_combination_once():
+    # the one grid expansion behind validation, planning (Sweep.plan_grid) and `hpdesc sweep --dry-run`
+    spec = parse_sweep(GOOD.format(out="o"))
+    assert spec.grid_size == 4
+    assert list(spec.grid()) == [{0: 0, 1: 0}, {0: 0, 1: 1}, {0: 1, 1: 0}, {0: 1, 1: 1}]
+    assert list(parse_sweep("").grid()) == [{}] and parse_sweep("").grid_size == 1
+
+
+def test_plan_grid_plans_the_spec_grid(tmp_path, monkeypatch):
+    from hpdesc.experiments.sweep import Sweep
+
+    spec = parse_sweep(GOOD.format(out=tmp_path / "out"))
+    monkeypatch.setattr(type(spec), "grid", lambda self: iter([{0: 1, 1: 0}]))
+    sweep = Sweep(spec)
+    monkeypatch.setattr(sweep, "data_path", lambda: str(tmp_path / "d.h5"))
+    assert [p.choice for p in sweep.plan_grid()] == [{0: 1, 1: 0}]
+
+
+def test_cli_dry_run_lists_the_grid(tmp_path):
+    from hpdesc.cli.main import app
+    from hpdesc.experiments.sweep import run_name
+
+    p = write(tmp_path, GOOD.format(out=tmp_path / "out").replace('mode = "greedy"', 'mode = "grid"'))
+    res = CliRunner().invoke(app, ["sweep", str(p), "--dry-run"])
+    assert res.exit_code == 0, res.output
+    spec = load_sweep(p, validate_components=False)
+    assert "4 runs at most" in res.output
+    names = [run_name(spec, c) for c in ({0: 0, 1: 0}, {0: 0, 1: 1}, {0: 1, 1: 0}, {0: 1, 1: 1})]
+    assert [ln.strip() for ln in res.output.splitlines() if ln.strip() in names] == names
+    assert not (tmp_path / "out").exists()

@@ -106,12 +106,12 @@ def test_a_dim_the_baseline_cannot_produce_is_refused(name, params):
 
 
 def test_a_dim_the_baseline_produces_is_fine():
-    from hpdesc.validate import build_checked
+    from hpdesc.validate import build_checked, check_components
 
     build_checked("descriptor", "raw", {"size": 8, "dim": 64})
     build_checked("descriptor", "raw", {"size": 8})  # dim not given: the contract's 128 is no choice
     with pytest.raises(UsageError, match="raw' outputs 1024-d"):  # the training path
-        C.validate_components(C.resolve(sets=["denoiser=identity", "descriptor=raw", "descriptor.dim=64"]))
+        check_components(C.resolve(sets=["denoiser=identity", "descriptor=raw", "descriptor.dim=64"]))
 
 
 def _example_sets(text: str) -> tuple[dict, list[str]]:

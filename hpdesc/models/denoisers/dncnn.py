@@ -5,15 +5,8 @@ from __future__ import annotations
 import keras
 
 from hpdesc.errors import ParameterError
-from hpdesc.models.layers import (
-    check_applies,
-    check_bool,
-    check_common,
-    check_input_shape,
-    check_int,
-    conv_block,
-    initializer,
-)
+from hpdesc.models.layers import check_common, conv_block, initializer
+from hpdesc.params import check_applies, check_bool, check_input_shape, check_int
 
 
 def dncnn(input_shape=(32, 32, 1), depth: int = 17, filters: int = 64, kernel: int = 3,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from hpdesc.models.layers import check_input_shape
+from hpdesc.params import check_input_shape
 
 
 def identity(input_shape=(32, 32, 1)) -> keras.Model:

@@ -11,14 +11,8 @@ from __future__ import annotations
 
 import keras
 
-from hpdesc.models.layers import (
-    check_bool,
-    check_common,
-    check_input_shape,
-    check_int,
-    conv_block,
-    initializer,
-)
+from hpdesc.models.layers import check_common, conv_block, initializer
+from hpdesc.params import check_bool, check_input_shape, check_int
 
 
 def _output_conv(x, kernel, init, name):

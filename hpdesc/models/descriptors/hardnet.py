@@ -6,16 +6,8 @@ import math
 
 import keras
 
-from hpdesc.models.layers import (
-    L2Normalize,
-    PatchStandardize,
-    check_bool,
-    check_common,
-    check_float,
-    check_input_shape,
-    check_int,
-    conv_block,
-)
+from hpdesc.models.layers import L2Normalize, PatchStandardize, check_common, conv_block
+from hpdesc.params import check_bool, check_float, check_input_shape, check_int
 
 
 def hardnet(input_shape=(32, 32, 1), dim: int = 128, filters: int = 32, dropout: float = 0.3,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 
 from hpdesc.errors import ParameterError
-from hpdesc.models.layers import L2Normalize, PatchStandardize, check_input_shape, check_int
+from hpdesc.models.layers import L2Normalize, PatchStandardize
+from hpdesc.params import check_input_shape, check_int
 
 
 def raw(input_shape=(32, 32, 1), dim: int = 128, size: int | None = None) -> keras.Model:

@@ -8,12 +8,10 @@ from hpdesc.models.layers import (
     L2Normalize,
     PatchStandardize,
     activation_layer,
-    check_applies,
     check_common,
-    check_input_shape,
-    check_int,
     initializer,
 )
+from hpdesc.params import check_applies, check_input_shape, check_int
 
 
 def _reinitialise(model: keras.Model, init: str) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from hpdesc.errors import ParameterError
-from hpdesc.models.layers import check_bool, check_input_shape, check_int
+from hpdesc.params import check_bool, check_input_shape, check_int
 
 SIFT_DIM = 128
 _SYMBOLIC_ERROR = (

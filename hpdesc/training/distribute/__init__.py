@@ -24,7 +24,7 @@ logic, :func:`check_config`), :mod:`~hpdesc.training.distribute.tf` and
 :mod:`~hpdesc.training.distribute.jax` (one engine each). This one creates the process's cluster
 (:func:`setup`) and hands it out (:func:`active`). Outside this package, engine-specific training
 code lives only in the JAX fast path, :mod:`hpdesc.training.fast`. Importing the package imports
-no engine (``hpdesc.config`` uses :func:`check_config`).
+no engine (it is imported for :func:`setup`; the valid modes belong to :mod:`hpdesc.config`).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ engine hooks (:meth:`Cluster.trainer`, :meth:`~Cluster.stats_forward`,
 single-device behaviour here; :class:`hpdesc.training.distribute.tf.TFCluster` and
 :class:`hpdesc.training.distribute.jax.JaxCluster` override them.
 
-Imports nothing heavy at module level (not even numpy): ``hpdesc.config`` calls
-:func:`check_config`, and loading a config must stay cheap.
+Imports nothing heavy at module level (not even numpy). The valid modes and their check
+(:func:`check_config`) are configuration values, owned by :mod:`hpdesc.config`.
 """
 
 from __future__ import annotations
@@ -22,22 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+# the valid modes are configuration values: hpdesc.config owns them and their check
+from hpdesc.config import DISTRIBUTE_MODES as MODES
+from hpdesc.config import LR_SCALINGS
+from hpdesc.config import check_distribute as check_config
 from hpdesc.errors import ConfigError, TrainingError, UsageError
-
-MODES = ("none", "mirrored", "multi-worker")
-LR_SCALINGS = ("none", "linear")
 
 # exception class names of a collective whose peer died or stalled: TensorFlow's errors, named
 # after the gRPC / absl status codes (JAX reports the same codes in its messages: jax.py)
 PEER_ERRORS = ("UnavailableError", "DeadlineExceededError", "AbortedError", "CancelledError", "InternalError")
-
-
-def check_config(mode: str, lr_scaling: str) -> None:
-    """``training.distribute`` and ``training.lr_scaling`` are known values (ConfigError otherwise)."""
-    if mode not in MODES:
-        raise ConfigError(f"training.distribute must be one of {', '.join(MODES)}, got {mode!r}")
-    if lr_scaling not in LR_SCALINGS:
-        raise ConfigError(f"training.lr_scaling must be one of {', '.join(LR_SCALINGS)}, got {lr_scaling!r}")
 
 
 @dataclass

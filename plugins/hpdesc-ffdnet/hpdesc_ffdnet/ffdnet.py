@@ -15,16 +15,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from hpdesc.models.layers import (
-    check_applies,
-    check_bool,
-    check_common,
-    check_float,
-    check_input_shape,
-    check_int,
-    conv_block,
-    initializer,
-)
+from hpdesc.models.layers import check_common, conv_block, initializer
+from hpdesc.params import check_applies, check_bool, check_float, check_input_shape, check_int
 
 # Median of |N(0, 1)|: turns a median absolute deviation into a standard deviation.
 _MAD_TO_STD = 0.6745

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from hpdesc.models.layers import check_float, check_int
+from hpdesc.params import check_float, check_int
 
 # Wang et al. 2003's weights for 5 scales, finest first.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
