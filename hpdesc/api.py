@@ -51,7 +51,7 @@ def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfi
     """Layer defaults < ``config`` (path, dict or RunConfig) < keyword flags < ``sets``.
 
     ``sets`` come last, so their parameters reach the component a flag picked; a parameter given
-    for a component that a later layer replaces is a ConfigError (see :mod:`hpdesc.config`).
+    for a component that a later layer replaces is a ConfigError (see :mod:`hpdesc.config.layers`).
     """
     skip = flags.pop("skip_denoiser", False)
     unknown = [k for k in flags if k not in _FLAG_KEYS]
