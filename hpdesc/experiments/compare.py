@@ -1,24 +1,23 @@
 """Compare runs: the report's tables (verification, matching, retrieval, total; one row per run,
 the swept settings as columns) and learning-curve overlays per axis, as PNG + Markdown.
 
-Runs come from run directories, folders of run directories, or sweep directories (whose
-``sweep.json`` names the axes). For plain run directories the columns are the config keys whose
-values differ between the runs.
+:mod:`hpdesc.experiments.comparison` collects the runs, :mod:`hpdesc.experiments.curves` draws the
+overlays; this module renders the tables (rich, Markdown, CSV) and writes the report.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from hpdesc.atomic import atomic_path, make_dirs, write_text_atomic
-from hpdesc.errors import UsageError
-from hpdesc.experiments.runinfo import STAGES, TASKS, RunInfo, read_run
-from hpdesc.experiments.sweepfile import METRICS, fmt_value, short_key
+from hpdesc.atomic import make_dirs, write_text_atomic
+from hpdesc.experiments.comparison import Comparison, Row, collect
+from hpdesc.experiments.curves import curve_groups, file_name, loss_names, plot_overlay
+from hpdesc.experiments.names import short_key
+from hpdesc.experiments.runinfo import TASKS
+from hpdesc.experiments.sweepfile import METRICS
 
 COLUMN_TITLES = {"verification": "Verification", "matching": "Matching", "retrieval": "Retrieval",
                  "total": "Total", "psnr": "PSNR dB", "val_loss_denoiser": "Val loss (denoiser)",
@@ -29,166 +28,9 @@ SHORT_TITLES = {"verification": "Verif.", "matching": "Match.", "retrieval": "Re
 PERCENT = set(TASKS) | {"total"}
 
 
-@dataclass
-class Row:
-    """One line of the comparison: a run (or a baseline benchmarked alongside the runs)."""
-
-    name: str
-    path: Path | None
-    settings: dict  # axis column -> shown value
-    status: str
-    metrics: dict
-    info: RunInfo | None = None
-    step: int | None = None
-    choice: dict = field(default_factory=dict)
-    baseline: bool = False
-    error: str | None = None
-
-
-@dataclass
-class Comparison:
-    rows: list[Row]
-    columns: list[str]  # axis / setting columns
-    metric: str = "total"
-    title: str = "Run comparison"
-    description: str = ""
-    manifest: dict | None = None
-    sources: list[str] = field(default_factory=list)
-
-    @property
-    def lower_is_better(self) -> bool:
-        return METRICS.get(self.metric, "max") == "min"
-
-    def runs(self) -> list[Row]:
-        return [r for r in self.rows if not r.baseline]
-
-    def metric_columns(self) -> list[str]:
-        have = {k for r in self.rows for k in r.metrics}
-        cols = [t for t in (*TASKS, "total") if t in have]
-        if "psnr" in have:
-            cols.append("psnr")
-        losses = [m for m in ("val_loss_denoiser", "val_loss_descriptor") if m in have]
-        if self.metric in losses or not cols:
-            cols += [m for m in losses if m == self.metric or not any(t in have for t in TASKS)]
-        if self.metric in have and self.metric not in cols:
-            cols.append(self.metric)
-        return cols
-
-    def best(self) -> Row | None:
-        cands = [r for r in self.runs() if r.status == "finished" and r.metrics.get(self.metric) is not None]
-        if not cands:
-            return None
-        sign = -1.0 if self.lower_is_better else 1.0
-        return max(cands, key=lambda r: sign * r.metrics[self.metric])
-
-
-# -- collecting -----------------------------------------------------------------------------------------
-def collect(paths: Iterable, metric: str | None = None, baselines: bool = True) -> Comparison:
-    """Gather the runs under ``paths`` (run, sweep, or a folder of runs) into a Comparison."""
-    from hpdesc.experiments.sweep import MANIFEST, read_manifest
-
-    rows: list[Row] = []
-    loose: list[Row] = []
-    manifest = None
-    axis_columns: list[str] = []
-    sources = []
-    for p in map(Path, paths):
-        if (p / MANIFEST).is_file():
-            data = read_manifest(p)
-            manifest = manifest or data
-            sources.append(str(p))
-            for ax in data.get("axes", []):
-                if ax["key"] not in axis_columns:
-                    axis_columns.append(ax["key"])
-            for e in data.get("runs", []):
-                run_path = p / e.get("path", f"runs/{e['name']}")
-                info = read_run(run_path)
-                status = info.status
-                if status != "finished" and e.get("status") == "failed":
-                    status = "failed"
-                axes = [a["key"] for a in data.get("axes", [])]
-                choice = {axes.index(k): v for k, v in (e.get("choice") or {}).items() if k in axes}
-                settings = {k: (e.get("settings") or {}).get(k, "(base)") for k in axes}
-                name = e["name"] + (f" (= {e['same_as']})" if e.get("same_as") else "")
-                rows.append(Row(name, run_path, settings, status, info.metrics(), info,
-                                e.get("step"), choice, error=e.get("error")))
-        elif (p / "config.toml").is_file():
-            loose.append(_loose_row(p))
-            sources.append(str(p))
-        elif p.is_dir() and any(p.glob("*/config.toml")):
-            for c in sorted(p.glob("*/config.toml")):
-                loose.append(_loose_row(c.parent))
-            sources.append(str(p))
-        else:
-            raise UsageError(f"{p}: not a run directory (no config.toml) nor a sweep directory (no sweep.json)",
-                             hint="pass run directories (runs/...) or a sweep's out directory")
-    if loose:
-        columns = _differing_keys([r.info for r in loose])
-        for r in loose:
-            flat = _flatten(r.info.config)
-            r.settings = {k: fmt_value(flat.get(k, "-")) for k in columns}
-        axis_columns += [c for c in columns if c not in axis_columns]
-        rows += loose
-    if not rows:
-        raise UsageError("no runs to compare")
-    names: dict[str, int] = {}
-    for r in rows:  # same names from different sweeps: keep them apart
-        names[r.name] = names.get(r.name, 0) + 1
-    for r in rows:
-        if names[r.name] > 1 and r.path is not None:
-            r.name = f"{r.path.parent.parent.name if r.path.parent.name == 'runs' else r.path.parent.name}/{r.name}"
-    if baselines:
-        rows += _baseline_rows(rows)
-    title = (manifest or {}).get("title") or "Run comparison"
-    metric = metric or (manifest or {}).get("metric") or "total"
-    if metric not in METRICS:
-        raise UsageError(f"unknown metric {metric!r}", hint=f"metrics: {', '.join(METRICS)}")
-    return Comparison(rows, axis_columns, metric, title, (manifest or {}).get("description", ""), manifest, sources)
-
-
-def _loose_row(path: Path) -> Row:
-    info = read_run(path)
-    return Row(path.name, path, {}, info.status, info.metrics(), info)
-
-
-def _flatten(cfg: dict) -> dict:
-    out = {}
-    for sec, body in cfg.items():
-        if sec == "provenance" or not isinstance(body, dict):
-            continue
-        for k, v in body.items():
-            out[sec if k == "name" and sec not in ("data", "training", "benchmark") else f"{sec}.{k}"] = v
-    return out
-
-
-def _differing_keys(infos: Sequence[RunInfo]) -> list[str]:
-    flats = [_flatten(i.config) for i in infos]
-    keys: list[str] = []
-    for f in flats:
-        keys += [k for k in f if k not in keys]
-    if len(flats) < 2:
-        return []
-    return [k for k in keys if len({repr(f.get(k)) for f in flats}) > 1]
-
-
-def _baseline_rows(rows: list[Row]) -> list[Row]:
-    """The baselines benchmarked with the runs (the first run that has each)."""
-    seen: dict[str, Row] = {}
-    for r in rows:
-        if r.info is None or r.status != "finished":
-            continue
-        for name, head in r.info.baselines().items():
-            if name in seen or not head:
-                continue
-            m = {t: float(head[t]) for t in TASKS if t in head}
-            if m:
-                m["total"] = sum(m.values()) / len(m)
-            seen[name] = Row(f"{name} (baseline)", None, {}, "finished", m, baseline=True)
-    return list(seen.values())
-
-
 # -- formatting -------------------------------------------------------------------------------------
 def fmt_metric(key: str, value) -> str:
+    """A metric as the tables show it: mAP in %, PSNR in dB, losses to 4 digits; ``-`` for none."""
     if value is None:
         return "-"
     if key in PERCENT:
@@ -272,109 +114,6 @@ def csv_table(comp: Comparison) -> str:
     return buf.getvalue()
 
 
-# -- learning curves --------------------------------------------------------------------------------------
-def curve_groups(comp: Comparison) -> list[tuple[str, str, list[tuple[str, Row]]]]:
-    """``[(axis key or "runs", title, [(line label, row), ...]), ...]``: one overlay per axis.
-
-    Greedy sweeps: the runs of the axis' own step. Grids: the runs that differ from the best run
-    in this axis only. Plain run directories: all runs in one figure.
-    """
-    runs = [r for r in comp.runs() if r.info is not None and r.info.history]
-    groups = []
-    axes = (comp.manifest or {}).get("axes", []) if comp.manifest else []
-    if axes:
-        greedy = (comp.manifest or {}).get("mode") == "greedy"
-        ref = comp.best() or (runs[0] if runs else None)
-        for a, ax in enumerate(axes):
-            key = ax["key"]
-            if greedy:
-                members = [r for r in runs if r.step == a]
-            else:
-                others = {k: v for k, v in (ref.settings if ref else {}).items() if k != key}
-                members = [r for r in runs if all(r.settings.get(k) == v for k, v in others.items())]
-            if members:
-                groups.append((key, f"{key}", [(r.settings.get(key, r.name), r) for r in members]))
-        loose = [r for r in runs if r.step is None and not r.settings and r.path is not None
-                 and not any(r in g[2] for g in groups)]
-    else:
-        loose = runs
-    if loose:
-        label = lambda r: ", ".join(f"{short_key(k)}={v}" for k, v in r.settings.items()) or r.name  # noqa: E731
-        groups.append(("runs", "runs", [(label(r), r) for r in loose]))
-    return groups
-
-
-def plot_overlay(path, title: str, lines: list[tuple[str, Row]], ylabel: dict | None = None) -> None:
-    """Train (solid) and validation (dashed) loss per epoch, one colour per value; one panel per stage."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-
-    stages = [s for s in STAGES if any(s in r.info.history for _, r in lines)]
-    if len(stages) > 1 and len(lines) > 1:
-        # a panel where every line is the same run history (e.g. the denoiser of a descriptor
-        # axis) says nothing: leave it out
-        def losses(r, s):
-            return repr([(x.get("loss"), x.get("val_loss")) for x in r.info.history.get(s) or []])
-
-        varied = [s for s in stages if len({losses(r, s) for _, r in lines}) > 1]
-        stages = varied or stages
-    from matplotlib.ticker import MaxNLocator
-
-    fig, axes = plt.subplots(1, len(stages), figsize=(max(6.4, 5.2 * len(stages)), 3.8), dpi=90, squeeze=False)
-    for ax, stage in zip(axes[0], stages):
-        for k, (label, r) in enumerate(lines):
-            rows = r.info.history.get(stage) or []
-            if not rows:
-                continue
-            ep = [x["epoch"] for x in rows]
-            color = f"C{k % 10}"
-            ax.plot(ep, [x.get("loss") for x in rows], "-", color=color, marker="o", ms=3)
-            if any(x.get("val_loss") is not None for x in rows):
-                ax.plot(ep, [x.get("val_loss") for x in rows], "--", color=color, marker="s", ms=3)
-        vals = [v for _, r in lines for x in (r.info.history.get(stage) or []) for v in (x.get("loss"), x.get("val_loss"))
-                if v is not None and v > 0]
-        if vals and max(vals) / min(vals) > 20:  # one diverging value would flatten the others
-            ax.set_yscale("log")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        loss_name = (ylabel or {}).get(stage)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"loss ({loss_name})" if loss_name else "loss")
-        ax.set_title(f"{stage}")
-        ax.grid(True, alpha=0.3)
-        handles = [Line2D([], [], color=f"C{k % 10}", lw=2, label=str(label)) for k, (label, _) in enumerate(lines)]
-        handles += [Line2D([], [], color="k", ls="-", label="train"), Line2D([], [], color="k", ls="--", label="validation")]
-        ax.legend(handles=handles, fontsize=7, loc="best")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-
-
-def _loss_names(rows: list[Row]) -> dict:
-    """The loss of each stage for the y label, when all ``rows`` share it."""
-    out = {}
-    for stage in STAGES:
-        names = {json_key(r.info.config.get(f"{stage}_loss")) for r in rows if r.info and r.info.config}
-        if len(names) == 1:
-            only = next(iter(names))
-            out[stage] = only if only != "null" else None
-    return out
-
-
-def json_key(comp) -> str:
-    if not isinstance(comp, dict):
-        return "null"
-    rest = ", ".join(f"{k}={v}" for k, v in comp.items() if k != "name")
-    return f"{comp.get('name')}" + (f" {rest}" if rest else "")
-
-
-def _file_name(key: str) -> str:
-    return "curves_" + re.sub(r"[^A-Za-z0-9._-]+", "_", short_key(key) if key != "runs" else "runs") + ".png"
-
 
 # -- the report ---------------------------------------------------------------------------------------------
 def _budget(comp: Comparison) -> str:
@@ -402,8 +141,8 @@ def write_report(comp: Comparison, out, *, curves: bool = True) -> dict:
     figures = []
     if curves:
         for key, title, lines in curve_groups(comp):
-            p = out / _file_name(key)
-            plot_overlay(p, title if key != "runs" else comp.title, lines, _loss_names([r for _, r in lines]))
+            p = out / file_name(key)
+            plot_overlay(p, title if key != "runs" else comp.title, lines, loss_names([r for _, r in lines]))
             figures.append((key, p))
             written["figures"].append(p)
     write_text_atomic(written["csv"], csv_table(comp))
@@ -459,5 +198,4 @@ def compare(paths: Iterable, out=None, *, metric: str | None = None, baselines: 
     return comp, write_report(comp, out, curves=curves)
 
 
-__all__ = ["Comparison", "Row", "collect", "compare", "write_report", "rich_table", "markdown_table",
-           "plot_overlay", "curve_groups"]
+__all__ = ["compare", "write_report", "rich_table", "markdown_table", "csv_table", "fmt_metric"]

@@ -33,12 +33,11 @@ from typing import Any, Callable, Mapping
 from hpdesc import config as C
 from hpdesc.atomic import make_dirs, write_text_atomic
 from hpdesc.errors import ConfigError, HpdescError
+from hpdesc.experiments.manifest import FORMAT, FORMAT_VERSION, MANIFEST
 from hpdesc.experiments.runinfo import has_started, is_complete, read_run
-from hpdesc.experiments.sweepfile import SweepSpec, fmt_value, short_key
+from hpdesc.experiments.names import short_key
+from hpdesc.experiments.sweepfile import SweepSpec
 
-MANIFEST = "sweep.json"
-FORMAT = "hpdesc.sweep"
-FORMAT_VERSION = 1
 MAX_NAME = 120
 
 
@@ -383,19 +382,4 @@ def run_sweep(spec: SweepSpec, **kw) -> Sweep:
     return Sweep(spec, **kw).run()
 
 
-def read_manifest(sweep_dir) -> dict:
-    p = Path(sweep_dir) / MANIFEST
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{p}: cannot read the sweep manifest ({exc})") from None
-    if data.get("format") != FORMAT:
-        raise ConfigError(f"{p}: not an hpdesc sweep manifest")
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
-        raise ConfigError(f"{p}: sweep manifest version {data.get('format_version')} is newer than this "
-                          f"hpdesc reads ({FORMAT_VERSION})", hint="upgrade hpdesc")
-    return data
-
-
-__all__ = ["Sweep", "PlannedRun", "run_sweep", "run_name", "read_manifest", "inprocess_runner",
-           "subprocess_runner", "fmt_value"]
+__all__ = ["Sweep", "PlannedRun", "run_sweep", "run_name", "inprocess_runner", "subprocess_runner"]

@@ -49,6 +49,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from hpdesc import config as C
 from hpdesc.errors import ConfigError, HpdescError
 from hpdesc.errors import did_you_mean
+from hpdesc.experiments.names import fmt_value
 
 if sys.version_info >= (3, 11):  # pragma: no cover - version dependent
     import tomllib
@@ -66,41 +67,6 @@ TOP_KEYS = ("title", "description", "mode", "metric", "out", "base", "axis")
 AXIS_KEYS = ("key", "values", "labels")
 # how many combinations are validated one by one (beyond this, each axis value is checked alone)
 MAX_VALIDATED = 4096
-
-SECTION_ABBR = {
-    "denoiser": "den", "descriptor": "desc", "denoiser_loss": "dloss", "descriptor_loss": "descloss",
-    "denoiser_optimizer": "dopt", "descriptor_optimizer": "descopt", "training": "tr", "data": "data",
-    "benchmark": "bench",
-}
-PARAM_ABBR = {
-    "learning_rate": "lr", "denoiser_batch_size": "dbs", "descriptor_batch_size": "descbs",
-    "denoiser_epochs": "dep", "descriptor_epochs": "descep", "activation": "act", "reduction": "red",
-    "denoiser_samples_per_epoch": "dspe", "descriptor_triplets_per_epoch": "desctpe", "momentum": "mom",
-    "descriptor_input": "input", "filters": "f",
-}
-
-
-def short_key(key: str) -> str:
-    """``denoiser_optimizer.learning_rate`` -> ``dopt.lr`` (for run names)."""
-    section, _, name = key.partition(".")
-    out = SECTION_ABBR.get(section, section)
-    return f"{out}.{PARAM_ABBR.get(name, name)}" if name else out
-
-
-def fmt_value(value: Any) -> str:
-    """A short, deterministic text for an axis value (``0.01``, ``he_normal``, ``sgd+lr=0.1``)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "+".join(fmt_value(v) for v in value)
-    if isinstance(value, Mapping):
-        rest = ",".join(f"{PARAM_ABBR.get(k, k)}={fmt_value(v)}" for k, v in value.items() if k != "name")
-        name = str(value.get("name", ""))
-        return f"{name}+{rest}" if name and rest else (name or rest)
-    return str(value)
-
 
 @dataclass
 class Axis:
@@ -263,10 +229,9 @@ def parse_sweep(text: str, path: str | Path | None = None, *, sets: Iterable[str
             raise ConfigError(f"{_where(src, ax.line)}axis key {ax.key!r} is swept twice "
                               f"(also axis {seen[ax.key] + 1})")
         seen[ax.key] = ax.index
-    spec = SweepSpec(path=Path(path) if path is not None else None, base=base, axes=axes, mode=mode,
+    return SweepSpec(path=Path(path) if path is not None else None, base=base, axes=axes, mode=mode,
                      metric=metric, out=out_path, title=text_key("title", ""),
                      description=text_key("description", ""), sets=list(sets), text=text)
-    return spec
 
 
 def _parse_axis(a: Any, i: int, src: str, loc: C.TomlLines) -> Axis:
@@ -278,13 +243,13 @@ def _parse_axis(a: Any, i: int, src: str, loc: C.TomlLines) -> Axis:
             raise ConfigError(f"{_where(src, _axis_line(loc, i, k))}axis {i + 1}: unknown key {k!r}",
                               hint=f"an axis has {', '.join(AXIS_KEYS)}")
     key = a.get("key")
-    if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", key):
+    if not isinstance(key, str) or not C.KEY_RE.fullmatch(key):
         raise ConfigError(f"{_where(src, _axis_line(loc, i, 'key'))}axis {i + 1}: key must be 'SECTION' or "
                           f"'SECTION.KEY' (e.g. 'denoiser_optimizer.learning_rate'), got {key!r}")
     section, _, name = key.partition(".")
-    if section not in C.COMPONENTS and section not in ("data", "training", "benchmark"):
+    if section not in C.COMPONENTS and section not in C.FIXED_SECTIONS:
         raise ConfigError(f"{_where(src, _axis_line(loc, i, 'key'))}axis {i + 1}: unknown config section "
-                          f"{section!r} in key {key!r}" + did_you_mean(section, [*C.COMPONENTS, "data", "training", "benchmark"]))
+                          f"{section!r} in key {key!r}" + did_you_mean(section, [*C.COMPONENTS, *C.FIXED_SECTIONS]))
     if not name and section not in C.COMPONENTS:
         raise ConfigError(f"{_where(src, _axis_line(loc, i, 'key'))}axis {i + 1}: only a component section can be "
                           f"swept as a whole; use {section}.KEY")
@@ -330,13 +295,11 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
             except HpdescError as exc:
                 what = f"base: {section}" + (f".{key}" if key else "")
                 _reraise(_where(spec, _base_line(loc, section, key)), what, exc)
-    try:
-        C.apply_sets(cfg, spec.sets)
-        base_cfg = C.from_dict(spec.base_dict())
+    try:  # the base as a whole, with the --set items
+        C.from_dict(spec.base_dict())
     except HpdescError as exc:
         where = _where(spec, None) if spec.sets else _where(spec, loc.key("", "base") or loc.header("base"))
         _reraise(where, "base" + (" with --set " + " ".join(spec.sets) if spec.sets else ""), exc)
-    del base_cfg
     for ax in spec.axes:
         for i in range(len(ax.values)):
             try:
@@ -352,10 +315,6 @@ def validate(spec: SweepSpec, components: bool = True) -> int:
     for choice in choices:
         try:
             rc = C.from_dict(spec.config_dict(choice))
-        except HpdescError as exc:
-            line = _axis_line(loc, max(choice), "values") if choice else None
-            _reraise(_where(spec, line), f"combination {_describe(spec, choice)}", exc)
-        try:
             C.check_descriptor_settings(rc)
         except HpdescError as exc:
             line = _axis_line(loc, max(choice), "values") if choice else None
@@ -407,5 +366,4 @@ def load_sweep(path, *, sets: Iterable[str] = (), out=None, validate_components:
     return spec
 
 
-__all__ = ["Axis", "SweepSpec", "METRICS", "MODES", "load_sweep", "parse_sweep", "validate", "short_key",
-           "fmt_value"]
+__all__ = ["Axis", "SweepSpec", "METRICS", "MODES", "load_sweep", "parse_sweep", "validate"]

@@ -57,7 +57,8 @@ def test_headline_and_compare_tables():
 
 def test_run_comparison_shows_settings_verbatim():
     """experiments.compare.rich_table goes through results_table: a list-valued setting is shown."""
-    from hpdesc.experiments.compare import Comparison, Row, rich_table
+    from hpdesc.experiments.compare import rich_table
+    from hpdesc.experiments.comparison import Comparison, Row
 
     comp = Comparison([Row("a", Path("a"), {"denoiser.acts": "[relu, tanh]"}, "finished", {"matching": 0.5}),
                        Row("b", Path("b"), {"denoiser.acts": "[elu]"}, "finished", {"matching": 0.7})],

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hpdesc import config as C
-from hpdesc.experiments.compare import collect, compare, markdown_table
+from hpdesc.experiments.compare import compare, markdown_table
+from hpdesc.experiments.comparison import collect
 from hpdesc.training.callbacks import write_history
 
 SCORES = {

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 import hpdesc
-from hpdesc.experiments.sweep import Sweep, read_manifest, run_name
+from hpdesc.experiments.manifest import read_manifest
+from hpdesc.experiments.sweep import Sweep, run_name
 from hpdesc.experiments.sweepfile import load_sweep, parse_sweep
 
 TINY_BASE = """\

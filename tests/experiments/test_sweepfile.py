@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from hpdesc import config as C
 from hpdesc.errors import ConfigError
-from hpdesc.experiments.sweepfile import load_sweep, parse_sweep, short_key
+from hpdesc.experiments.names import short_key
+from hpdesc.experiments.sweepfile import load_sweep, parse_sweep
 
 GOOD = """\
 title = "lr"
