@@ -6,6 +6,13 @@ Example (a notebook)::
     result = hpdesc.train(denoiser="dncnn", descriptor="hardnet", epochs=2)
     print(result.benchmark["results"])
     hpdesc.describe(run=result.run_dir, out="desc.h5")
+
+This module is long because it is the one public surface, kept on one page: one function per
+command, each with every option of its CLI command in its signature and docstring, and the
+functions reach each other through this module's namespace (``benchmark`` -> ``describe_run`` ->
+``load_run``, ``train`` -> ``resolve_config``), where callers and tests patch them. The work itself
+lives below (training/, inference/, benchmark/); a package of one-function files would scatter
+the API without making any function shorter.
 """
 
 from __future__ import annotations
@@ -229,10 +236,12 @@ def _open_data(data):
     return open_dataset(path)
 
 
-def _sequences(ds, split: str | None, part: str = "test") -> list[str]:
-    if split is None:
-        return list(ds.sequences)
-    return list(ds.split(split).get(part, []))
+def _sequences(ds, split: str | None) -> list[str]:
+    """All sequences of ``ds``, or the test sequences of ``split``; none is a UsageError."""
+    seqs = list(ds.sequences) if split is None else list(ds.split(split).get("test", []))
+    if not seqs:
+        raise UsageError(f"{ds.path}: split {split!r} has no test sequences")
+    return seqs
 
 
 def describe_run(run_dir, dataset, split: str | None = None, progress=None) -> Path:
@@ -339,8 +348,6 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
                 if lr is not None and flag is None and n]
     with _open_data(data) as ds:
         seqs = _sequences(ds, split)
-        if not seqs:
-            raise UsageError(f"{ds.path}: split {split!r} has no test sequences")
         config = descriptor_config(ds, split, desc_name, den_name, kind=kind, denoised=pipe.denoiser is not None,
                                    run=lr.run if lr is not None else None, from_run=from_run)
         return write_described(pipe, ds, seqs, out, config, _reporter(progress), kind=kind)
@@ -370,8 +377,6 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
     pipe = Pipeline(model, None)
     with _open_data(data) as ds:
         seqs = _sequences(ds, split)
-        if not seqs:
-            raise UsageError(f"{ds.path}: split {split!r} has no test sequences")
         config = denoised_config(ds, split, denoiser, run_dir)
         splits = ds.splits if split is None else {split: ds.split(split)}
         psnr = write_denoised_dataset(pipe, ds, seqs, out, config, _reporter(progress), splits=splits)
