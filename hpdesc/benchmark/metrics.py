@@ -80,6 +80,16 @@ def roc_auc_sorted(neg_sorted: np.ndarray, pos_sorted: np.ndarray) -> float:
     return float(before / max(pos_sorted.size, SMALL) / max(neg_sorted.size, SMALL))
 
 
+def _ranked_positives(scores, labels) -> tuple[bool, np.ndarray]:
+    """(whether the input was one row, the ``(M, L)`` positive mask in ranked order)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(labels)
+    one = scores.ndim == 1
+    if one:
+        scores, labels = scores[None], labels[None]
+    return one, _ranked_labels(scores, labels) == 1
+
+
 def _ranked_labels(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     order = np.argsort(-scores, axis=-1, kind="stable")
     return np.take_along_axis(labels, order, axis=-1)
@@ -91,12 +101,7 @@ def average_precision(scores, labels, numpos=None, variant: str = "python") -> n
     Shape: ``scores``, ``labels`` ``(L,)`` or ``(M, L)``; ``numpos`` None, scalar or ``(M,)``
     (must be >= the labelled positives of each row).
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels)
-    one = scores.ndim == 1
-    if one:
-        scores, labels = scores[None], labels[None]
-    lab = _ranked_labels(scores, labels) == 1
+    one, lab = _ranked_positives(scores, labels)
     npos_lab = lab.sum(axis=1)
     if numpos is None:
         P = npos_lab.astype(np.float64)
@@ -123,12 +128,7 @@ def roc_auc(scores, labels) -> np.ndarray | float:
 
     Shape: ``(L,)`` -> float or ``(M, L)`` -> ``(M,)``.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels)
-    one = scores.ndim == 1
-    if one:
-        scores, labels = scores[None], labels[None]
-    lab = _ranked_labels(scores, labels) == 1
+    one, lab = _ranked_positives(scores, labels)
     tp_before = np.cumsum(lab, axis=1)
     P = lab.sum(axis=1).astype(np.float64)
     N = (~lab).sum(axis=1).astype(np.float64)
