@@ -57,6 +57,37 @@ def test_mae_mse():
         denoiser.mae(reduction="sum")
 
 
+def _patches(seed=0, batch=4):
+    """Smooth patches in [0, 1] (random texture box-blurred twice), mean about 0.5."""
+    x = np.random.default_rng(seed).random((batch, 32, 32, 1)).astype(np.float32)
+    for _ in range(2):
+        p = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+        x = sum(p[:, i:i + 32, j:j + 32] for i in range(3) for j in range(3)) / 9.0
+    return ((x - x.min()) / (x.max() - x.min())).astype(np.float32)
+
+
+@pytest.mark.parametrize("ep", sorted(importlib.metadata.entry_points(group="hpdesc.denoiser_losses"),
+                                      key=lambda e: e.name), ids=lambda e: e.name)
+def test_every_denoiser_loss_ranks_inverted_patches_worst(ep):
+    """A negated (-x) or inverted (1 - x) output must score worse than the noisy input, and the
+    gradient at a negated output must point back towards the clean patch (not towards -x).
+
+    A similarity loss that can be won by -x trains a denoiser whose outputs are black once
+    stored as uint8 (issue 13, item 9: SSIM did).
+    """
+    loss = ep.load()()
+    x = _patches()
+    noisy = np.clip(x + np.random.default_rng(1).normal(0, 0.1, x.shape), 0, 1).astype(np.float32)
+    base = _np(loss(x, noisy))
+    for wrong in (-x, 1.0 - x):
+        assert _np(loss(x, wrong)) > base, ep.name
+    g = _grad(lambda d: loss(x, d), -x)
+    assert np.all(np.isfinite(g))
+    # a small step down the gradient moves the output towards the clean patch
+    step = -g / np.abs(g).max()
+    assert float(np.sum(step * (x - (-x)))) > 0, ep.name
+
+
 # Triplet 0: d(a,p) = 5, d(a,n) = 1 -> hinge 1 + 5 - 1 = 5; triplet 1: d = 1, 3 -> hinge 0.
 A = np.array([[0, 0], [0, 0]], np.float32)
 P = np.array([[3, 4], [0, 1]], np.float32)

@@ -65,6 +65,27 @@ def _grad(fn, x):
     pytest.skip(f"no gradient helper for backend {backend}")
 
 
+def _sign_descent(fn, y, steps, step):
+    """``steps`` sign-gradient steps of size ``step`` on scalar ``fn(y)`` (compiled on TensorFlow)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        var = tf.Variable(y)
+
+        @tf.function
+        def one():
+            with tf.GradientTape() as tape:
+                value = fn(var)
+            var.assign_sub(step * tf.sign(tape.gradient(value, var)))
+
+        for _ in range(steps):
+            one()
+        return var.numpy()
+    for _ in range(steps):
+        y = y - step * np.sign(_grad(fn, y))
+    return y
+
+
 # -- FFDNet -----------------------------------------------------------------------------------
 
 
@@ -164,6 +185,58 @@ def test_loss_gradient_is_finite(factory):
     for denoised in (_noisy(clean, 0.1), clean.copy(), 1.0 - clean, np.zeros_like(clean)):
         grad = _grad(lambda d: loss(clean, d), denoised)
         assert grad.shape == clean.shape and np.all(np.isfinite(grad))
+
+
+def _psnr(clean, denoised):
+    return float(10.0 * np.log10(1.0 / np.mean((np.clip(denoised, 0.0, 1.0) - clean) ** 2)))
+
+
+@pytest.mark.parametrize("factory", [ssim, ms_ssim], ids=["ssim", "ms_ssim"])
+def test_inverted_patch_is_worse_than_the_noisy_one(factory):
+    """Negated (-x, what a diverged FFDNet produced) or inverted (1 - x) patches never win."""
+    loss = factory()
+    x = _smooth(batch=4)
+    noisy = float(_np(loss(x, _noisy(x, 0.1))))
+    for inverted in (-x, 1.0 - x, -_noisy(x, 0.1)):
+        assert float(_np(loss(x, inverted))) > noisy
+
+
+@pytest.mark.parametrize("factory", [ssim, ms_ssim], ids=["ssim", "ms_ssim"])
+@pytest.mark.parametrize("start", ["negated", "inverted", "above"])
+def test_gradient_pulls_an_inverted_output_back(factory, start):
+    """Descending the loss from a wrong output ends near the clean patch, not stuck or inverted.
+
+    Sign-gradient steps (0.02 per pixel) so the test is about the gradient's direction. The end
+    point is positively correlated with the clean patch and scores better than the noisy input;
+    its PSNR is not compared, as MS-SSIM hardly sees a brightness offset (x + 0.15 scores 0.016,
+    the noisy input 0.084).
+    """
+    loss = factory()
+    x = _smooth(batch=4)
+    y = {"negated": -x, "inverted": 1.0 - x, "above": 1.5 + x}[start].astype(np.float32)
+    psnr_start = _psnr(x, y)
+    g = _grad(lambda d: loss(x, d), y)
+    assert np.all(np.isfinite(g)) and np.any(g != 0)
+    y = _sign_descent(lambda d: loss(x, d), y, steps=150, step=0.02)
+    assert np.corrcoef(x.ravel(), y.ravel())[0, 1] > 0.9
+    assert float(_np(loss(x, y))) < float(_np(loss(x, _noisy(x, 0.1))))
+    assert _psnr(x, y) > psnr_start + 5.0
+
+
+@pytest.mark.parametrize("factory", [ssim, ms_ssim], ids=["ssim", "ms_ssim"])
+def test_loss_is_plain_similarity_in_range_and_penalises_outside(factory):
+    """In [0, max_val] nothing changes; outside, the loss grows with the distance to the range."""
+    loss = factory()
+    x = _smooth(batch=2)
+    y = _noisy(x, 0.05)
+    base = float(_np(loss(x, y)))
+    assert base < 1.0
+    # a constant shift below 0 of one pixel raises the loss by |shift| / pixels
+    z = y.copy()
+    z[0, 0, 0, 0] = -0.5
+    z_in = z.copy()
+    z_in[0, 0, 0, 0] = 0.0
+    assert float(_np(loss(x, z))) == pytest.approx(float(_np(loss(x, z_in))) + 0.5 / x.size, abs=1e-6)
 
 
 def test_ssim_matches_reference_formula():
