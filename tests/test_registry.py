@@ -244,18 +244,16 @@ def test_builtin_bad_values_are_user_errors(kind, name, params, needle):
     assert "rejected its parameters" in info.value.message and needle in info.value.message
 
 
-_PENDING = "raises a plain ValueError for a bad value; needs ParameterError (outside this change's scope)"
-
-
 @pytest.mark.parametrize("kind,name,params,needle", [
-    pytest.param("denoiser", "ffdnet", {"input_shape": (32, 32, 1), "sigma": "x"}, "parameter 'sigma'",
-                 marks=pytest.mark.xfail(strict=True, reason=f"hpdesc_ffdnet/ffdnet.py {_PENDING}")),
-    pytest.param("denoiser_loss", "ssim", {"window": 4}, "parameter 'window'",
-                 marks=pytest.mark.xfail(strict=True, reason=f"hpdesc_ffdnet/losses.py {_PENDING}")),
+    ("denoiser", "ffdnet", {"input_shape": (32, 32, 1), "sigma": "x"}, "parameter 'sigma'"),
+    ("denoiser_loss", "ssim", {"window": 4}, "parameter 'window'"),
+    ("denoiser_loss", "ms_ssim", {"scales": 9}, "parameter 'scales'"),
 ])
-def test_bad_values_pending_parameter_error(kind, name, params, needle):
+def test_plugin_bad_values_are_user_errors(kind, name, params, needle):
+    """The example plugin raises ParameterError for bad values, like hpdesc's own checks."""
     if name not in registry.names(kind):
         pytest.skip(f"{name} is not installed")
     with pytest.raises(UsageError) as info:
         registry.build(kind, name, **params)
-    assert not isinstance(info.value, PluginError) and needle in info.value.message
+    assert not isinstance(info.value, PluginError) and info.value.exit_code == 2
+    assert needle in info.value.message

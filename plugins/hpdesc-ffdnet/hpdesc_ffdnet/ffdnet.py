@@ -16,7 +16,7 @@ import keras
 from keras import ops
 
 from hpdesc.models.layers import check_common, conv_block, initializer
-from hpdesc.params import check_applies, check_bool, check_float, check_input_shape, check_int
+from hpdesc.params import ParameterError, check_applies, check_bool, check_float, check_input_shape, check_int
 
 # Median of |N(0, 1)|: turns a median absolute deviation into a standard deviation.
 _MAD_TO_STD = 0.6745
@@ -153,7 +153,7 @@ def _parse_sigma(sigma):
     if sigma is None or (isinstance(sigma, str) and sigma.lower() == "auto"):
         return None
     if isinstance(sigma, str):
-        raise ValueError(f"parameter 'sigma' must be a number in [0, 1] or \"auto\", got {sigma!r}")
+        raise ParameterError(f"parameter 'sigma' must be a number in [0, 1] or \"auto\", got {sigma!r}")
     return check_float("sigma", sigma, minimum=0.0, maximum=1.0)
 
 

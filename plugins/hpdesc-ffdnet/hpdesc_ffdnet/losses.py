@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from hpdesc.params import check_float, check_int
+from hpdesc.params import ParameterError, check_float, check_int
 
 # Wang et al. 2003's weights for 5 scales, finest first.
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -35,7 +35,7 @@ def _gaussian(window: int, sigma: float) -> np.ndarray:
 def _check_window(window, sigma):
     window = check_int("window", window, minimum=1)
     if window % 2 == 0:
-        raise ValueError(f"parameter 'window' must be odd, got {window}")
+        raise ParameterError(f"parameter 'window' must be odd, got {window}")
     return window, check_float("sigma", sigma, minimum=1e-6)
 
 
@@ -162,7 +162,7 @@ def ms_ssim(scales: int = 3, window: int = 5, sigma: float = 1.0, weights: list 
     """
     scales = check_int("scales", scales, minimum=1)
     if scales > len(MS_SSIM_WEIGHTS):
-        raise ValueError(f"parameter 'scales' must be <= {len(MS_SSIM_WEIGHTS)}, got {scales}")
+        raise ParameterError(f"parameter 'scales' must be <= {len(MS_SSIM_WEIGHTS)}, got {scales}")
     window, sigma = _check_window(window, sigma)
     max_val = check_float("max_val", max_val, minimum=1e-12)
     k1 = check_float("k1", k1, minimum=0.0)
@@ -171,7 +171,7 @@ def ms_ssim(scales: int = 3, window: int = 5, sigma: float = 1.0, weights: list 
         w = np.asarray(MS_SSIM_WEIGHTS[:scales], np.float64)
         weights = list(w / w.sum())
     elif not isinstance(weights, (list, tuple)) or len(weights) != scales:
-        raise ValueError(f"parameter 'weights' must be a list of {scales} numbers (one per scale), "
+        raise ParameterError(f"parameter 'weights' must be a list of {scales} numbers (one per scale), "
                          f"got {weights!r}")
     weights = [check_float("weights", v, minimum=0.0) for v in weights]
     g = _gaussian(window, sigma)
