@@ -107,20 +107,52 @@ def test_build_forward_save_load(params, tmp_path):
     assert reloaded.get_layer("noise_map").sigma == params.get("sigma")
 
 
-def test_default_is_the_papers_grey_model():
-    model = ffdnet()
+def test_depth_15_is_the_papers_grey_model():
+    model = ffdnet(depth=15, residual=False)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 15 and convs[0].filters == 64 and convs[-1].filters == 4
     assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == 13
     assert model.get_layer("noise_map").sigma is None  # "auto"
+    assert "clean_subimages" not in {layer.name for layer in model.layers}
+
+
+def test_defaults_are_a_shallow_residual_ffdnet():
+    model = ffdnet()
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 4 and convs[0].filters == 64 and convs[-1].filters == 4
+    assert model.get_layer("clean_subimages") is not None  # residual: identity at init
+    assert model.get_layer("noise_map").sigma is None  # "auto"
 
 
 def test_residual_with_zero_body_is_identity():
-    model = ffdnet(depth=3, filters=4, residual=True)
+    model = ffdnet(depth=3, filters=4, residual=True, final_init="orthogonal")
     last = model.get_layer("conv3")
     last.set_weights([np.zeros_like(w) for w in last.get_weights()])
     x = _smooth()
     np.testing.assert_allclose(_np(model(x)), x, atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_default_ffdnet_is_the_identity_at_init(policy):
+    """The untrained default model returns its input, also under mixed precision (float32 skip)."""
+    old = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = ffdnet(depth=4, filters=8)
+    finally:
+        keras.config.set_dtype_policy(old)
+    x = _noisy(_smooth(batch=3), 0.05)
+    for training in (False, True):
+        out = _np(model(x, training=training))
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, x, atol=1e-6)
+
+
+def test_final_init_auto_follows_residual():
+    assert not np.any(ffdnet(depth=3, filters=4).get_layer("conv3").get_weights()[0])
+    # the paper's form: the body predicts the clean sub-images, so its last conv is random
+    assert np.any(ffdnet(depth=3, filters=4, residual=False).get_layer("conv3").get_weights()[0])
+    assert np.any(ffdnet(depth=3, filters=4, final_init="he_normal").get_layer("conv3").get_weights()[0])
 
 
 def test_pixel_unshuffle_round_trip_and_layout():
@@ -153,7 +185,8 @@ def test_noise_level_map_fixed_and_estimated():
 
 @pytest.mark.parametrize("bad,match", [({"sigma": 1.5}, "sigma"), ({"sigma": "loud"}, "sigma"),
                                        ({"depth": 1}, "depth"), ({"input_shape": (31, 31, 1)}, "input_shape"),
-                                       ({"activation": "swish"}, "activation"), ({"residual": "yes"}, "residual")])
+                                       ({"activation": "swish"}, "activation"), ({"residual": "yes"}, "residual"),
+                                       ({"final_init": "ones"}, "final_init")])
 def test_bad_parameters_are_value_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         ffdnet(**bad)
