@@ -5,4 +5,4 @@ Everything is reached through entry points (``hpdesc.denoisers: ffdnet``,
 custom layers a saved FFDNet needs to reload.
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

@@ -95,8 +95,9 @@ def _in_range(clean, denoised, max_val: float):
     max_val``, the distance to the range, which is 0 for every in-range output (there the loss
     is exactly ``1 - SSIM``, the metric) and pulls an out-of-range pixel back with the slope of
     an L1 loss until the SSIM terms see it again. This was chosen over the mixed SSIM + L1 form
-    (Zhao et al. 2017), which keeps SSIM's spurious optimum at ``-x`` and only outweighs it by
-    the L1 weight, and changes the optimum and the reported value for every patch.
+    (Zhao et al. 2017), which changes the loss for every patch and keeps SSIM's spurious
+    optimum: with its weights (0.84, 0.16) ``-x`` still scores better than a noisy patch
+    (0.241 vs 0.264) and gradient descent from ``-x`` stays inverted.
 
     Returns ``(x, y_seen, penalty)``: float32 (float64 for float64 input) patches and a scalar.
     """
