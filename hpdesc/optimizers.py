@@ -31,10 +31,11 @@ def sgd(learning_rate: float = 0.1, momentum: float = 0.9, nesterov: bool = Fals
         clipvalue: float | None = None, global_clipnorm: float | None = None):
     """Stochastic gradient descent with momentum (HardNet trains with SGD, lr 0.1 (decayed), momentum 0.9)."""
     kwargs = _common(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
-    return keras.optimizers.SGD(
-        momentum=check_float("momentum", momentum, minimum=0.0, maximum=1.0, include_max=False),
-        nesterov=check_bool("nesterov", nesterov), **kwargs,
-    )
+    momentum = check_float("momentum", momentum, minimum=0.0, maximum=1.0, include_max=False)
+    if check_bool("nesterov", nesterov) and momentum == 0.0:  # Nesterov's look-ahead is a momentum step
+        raise ParameterError("parameter 'nesterov' only applies with momentum > 0 (this call has momentum=0): "
+                             "remove nesterov, or give it with a momentum")
+    return keras.optimizers.SGD(momentum=momentum, nesterov=nesterov, **kwargs)
 
 
 def adam(learning_rate: float = 1e-3, beta_1: float = 0.9, beta_2: float = 0.999,

@@ -65,3 +65,14 @@ def test_sgd_step():
     opt = optimizers.sgd(learning_rate=0.5, momentum=0.0)
     opt.apply_gradients([(keras.ops.convert_to_tensor(np.array([1.0, 1.0], np.float32)), var)])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(var), [0.5, -2.5])
+
+
+def test_nesterov_without_momentum_is_refused():
+    """Nesterov momentum with momentum=0 would silently be plain SGD: refused, naming the parameter."""
+    from hpdesc import registry
+    from hpdesc.errors import UsageError
+
+    with pytest.raises(UsageError, match="'nesterov' only applies with momentum > 0"):
+        registry.build("optimizer", "sgd", learning_rate=0.1, momentum=0.0, nesterov=True)
+    opt = registry.build("optimizer", "sgd", learning_rate=0.1, momentum=0.5, nesterov=True)
+    assert opt.nesterov and opt.momentum == 0.5
