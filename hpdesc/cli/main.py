@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 # TensorFlow's C++ start-up chatter is noise in a CLI; users can still set it lower.
@@ -58,8 +59,15 @@ def _register() -> None:
 _register()
 
 
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit(143)`` so ``with`` blocks unwind: atomic writers remove their
+    temporary files (as on Ctrl-C) instead of leaving them behind when a job is killed."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def main() -> None:
     """Console-script entry point."""
+    exit_on_sigterm()
     try:
         app()
     except SystemExit:

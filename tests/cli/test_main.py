@@ -60,3 +60,23 @@ def test_error_text_with_brackets_is_shown_verbatim(tmp_path):
     assert res.exit_code == 2
     assert "unknown key training.epoch" in res.stderr
     assert "keys of [training]:" in res.stderr  # rich markup must not eat the brackets
+
+
+def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path):
+    """A killed command unwinds like Ctrl-C: the atomic writer's temporary file is removed."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os, signal\n"
+        "from hpdesc.cli.main import exit_on_sigterm\n"
+        "from hpdesc.atomic import atomic_path\n"
+        "exit_on_sigterm()\n"
+        f"with atomic_path({str(tmp_path / 'out.h5')!r}) as tmp:\n"
+        "    tmp.write_text('half')\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    import time; time.sleep(30)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 128 + 15, res.stderr
+    assert list(tmp_path.iterdir()) == []
