@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from hpdesc.atomic import make_dirs, write_text_atomic
-from hpdesc.experiments.comparison import Comparison, Row, collect
+from hpdesc.experiments.comparison import Comparison, Row, collect, finite_metric
 from hpdesc.experiments.curves import curve_groups, file_name, loss_names, plot_overlay
 from hpdesc.experiments.names import short_key
 from hpdesc.experiments.runinfo import TASKS
@@ -43,7 +43,7 @@ def fmt_metric(key: str, value) -> str:
 def _best_values(comp: Comparison, cols: list[str]) -> dict:
     best = {}
     for c in cols:
-        vals = [r.metrics[c] for r in comp.rows if c in r.metrics and r.status == "finished"]
+        vals = [r.metrics[c] for r in comp.rows if r.status == "finished" and finite_metric(r.metrics.get(c))]
         if len(vals) > 1:
             best[c] = min(vals) if METRICS.get(c, "max") == "min" else max(vals)
     return best

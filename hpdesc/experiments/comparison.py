@@ -7,6 +7,7 @@ values differ between the runs. :mod:`hpdesc.experiments.compare` renders and wr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -67,11 +68,17 @@ class Comparison:
         return cols
 
     def best(self) -> Row | None:
-        cands = [r for r in self.runs() if r.status == "finished" and r.metrics.get(self.metric) is not None]
+        # NaN (a diverged run) is never best: max() over NaN depends on the rows' order
+        cands = [r for r in self.runs() if r.status == "finished" and finite_metric(r.metrics.get(self.metric))]
         if not cands:
             return None
         sign = -1.0 if self.lower_is_better else 1.0
         return max(cands, key=lambda r: sign * r.metrics[self.metric])
+
+
+def finite_metric(value) -> bool:
+    """A usable metric value: a number that is not NaN or infinite."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def collect(paths: Iterable, metric: str | None = None, baselines: bool = True) -> Comparison:

@@ -97,3 +97,18 @@ def test_plain_run_dirs_and_cli(tmp_path):
     assert "![runs](curves_runs.png)" in (out / "report.md").read_text()
     res = CliRunner().invoke(app, ["compare", str(tmp_path / "nothing")])
     assert res.exit_code == 2 and "not a run directory" in res.output
+
+
+def test_nan_metric_is_never_best_whatever_the_order():
+    """A diverged run (NaN metric) neither wins `best` nor the bold cell, in any row order."""
+    from hpdesc.experiments.compare import _best_values
+    from hpdesc.experiments.comparison import Comparison, Row
+
+    def rows(order):
+        vals = {"a": float("nan"), "b": 0.5, "c": 0.7}
+        return [Row(n, None, {}, "finished", {"total": vals[n]}) for n in order]
+
+    for order in ("abc", "bac", "cab", "acb"):
+        comp = Comparison(rows(order), [], metric="total")
+        assert comp.best().name == "c", order
+        assert _best_values(comp, ["total"]) == {"total": 0.7}, order
