@@ -63,21 +63,16 @@ def read_image(path: Path) -> np.ndarray:
         buf = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise DataFormatError(f"{path}: cannot read image ({exc.strerror or exc})") from None
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    # grey at the file's own depth: 8-bit files give the same bytes as cv2.IMREAD_GRAYSCALE always
+    # did, 16-bit ones keep all their bits (plain IMREAD_GRAYSCALE would cut them to 8); OpenCV's
+    # colour conversion ignores an alpha channel
+    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH) if buf.size else None
     if img is None:
         raise DataFormatError(f"{path}: cannot read image (not a PPM/PGM/PNG/JPEG file OpenCV can decode)")
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
              np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}.get(img.dtype)
-    if scale is None:
-        raise DataFormatError(f"{path}: cannot read image (unsupported pixel type {img.dtype})")
-    if img.ndim == 3:
-        if img.shape[2] not in (1, 3, 4):
-            raise DataFormatError(f"{path}: cannot read image ({img.shape[2]} channels)")
-        # alpha dropped before the conversion, so it never weights the grey value; 8-bit colour is
-        # converted in uint8 as cv2.IMREAD_GRAYSCALE did (same bytes as before), 16-bit in float
-        img = img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(
-            np.ascontiguousarray(img[:, :, :3] if img.dtype == np.uint8 else img[:, :, :3].astype(np.float32)),
-            cv2.COLOR_BGR2GRAY)
+    if scale is None or img.ndim != 2:
+        raise DataFormatError(f"{path}: cannot read image (unsupported pixel type {img.dtype}, shape {img.shape})")
     img = img.astype(np.float32) / np.float32(scale)  # float images (TIFF/EXR) are taken as [0, 1]
     return np.clip(img, 0.0, 1.0)
 
