@@ -77,7 +77,7 @@ def read_image(path: Path) -> np.ndarray:
     return np.clip(img, 0.0, 1.0)
 
 
-def _image_shape(path: Path) -> tuple[int, int]:
+def image_shape(path: Path) -> tuple[int, int]:
     """(H, W) from a PPM / PGM header without decoding pixels; other formats are decoded."""
     if path.suffix in (".ppm", ".pgm"):
         with open(path, "rb") as fh:
@@ -94,6 +94,9 @@ def _image_shape(path: Path) -> tuple[int, int]:
                 pass
         raise DataFormatError(f"{path}: not a valid PPM/PGM image (bad header)")
     return read_image(path).shape
+
+
+_image_shape = image_shape  # the old private name
 
 
 def read_homography(path: Path) -> np.ndarray:
@@ -134,7 +137,7 @@ def _source(folder: Path) -> SequenceSource:
         return read_image(files[0]), [read_image(f) for f in files[1:]], Hs
 
     def load_geometry():
-        return read_image(files[0]), Hs, [_image_shape(f) for f in files[1:]]
+        return read_image(files[0]), Hs, [image_shape(f) for f in files[1:]]
 
     return SequenceSource(folder.name, load, load_geometry)
 
