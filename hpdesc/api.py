@@ -466,6 +466,25 @@ def _compare_kind(item, first_sequence: Path) -> str:
     return "descriptor"
 
 
+def image_methods(seq_dir, *, features=(), run=(), descriptor=(), compare=()) -> tuple[list[str], list[Path], list[str]]:
+    """``(feature methods, runs, descriptors)`` of :func:`benchmark_images`, with each ``compare`` item
+    sorted in: an existing folder is a run, a name with feature files beside image 1 of the first
+    sequence is precomputed features, anything else a descriptor name."""
+    from hpdesc.data.sequences import find_sequences
+
+    feature_methods = [str(m) for m in _as_list(features)]
+    runs, descs = [Path(r) for r in _as_list(run)], [str(d) for d in _as_list(descriptor)]
+    items = _as_list(compare)
+    first = find_sequences(seq_dir)[0] if items else None
+    for item in items:
+        kind = _compare_kind(item, first)
+        if kind == "run":
+            runs.append(Path(item))
+        else:
+            (feature_methods if kind == "features" else descs).append(str(item))
+    return feature_methods, runs, descs
+
+
 def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=(), compare=(),
                      detector: str | None = None, max_keypoints: int | None = None, noise: str | None = None,
                      sets: Iterable[str] = (), seed: int | None = None, d2net_subset: bool = False,
@@ -492,11 +511,8 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
         if target is not None:
             check_writable(target)
     folders, _dropped = E.select_sequences(seq_dir, d2net_subset)
-    feature_methods = [str(m) for m in _as_list(features)]
-    runs, descs = _as_list(run), [str(d) for d in _as_list(descriptor)]
-    for item in _as_list(compare):
-        kind = _compare_kind(item, folders[0])
-        (runs if kind == "run" else feature_methods if kind == "features" else descs).append(item)
+    feature_methods, runs, descs = image_methods(seq_dir, features=features, run=run, descriptor=descriptor,
+                                                 compare=compare)
     given = _as_list(extractors)
     if not (feature_methods or runs or descs or given):
         raise UsageError("nothing to benchmark: give --features METHOD, --run RUN or --descriptor NAME",
@@ -527,7 +543,7 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
                               "which this installation lacks", hint="benchmark precomputed --features files") from None
         kw = {"detector": detector or "sift", "max_keypoints": 2048 if max_keypoints is None else int(max_keypoints),
               "sets": tuple(sets), "noise": None if noise in (None, "none") else noise, "seed": 0 if seed is None else int(seed)}
-        built = [make_extractor(run=Path(r), **kw) for r in runs] + [make_extractor(descriptor=d, **kw) for d in descs]
+        built = [make_extractor(run=r, **kw) for r in runs] + [make_extractor(descriptor=d, **kw) for d in descs]
     methods = feature_methods + built + given
     reporter = _reporter(progress)
     results = [E.evaluate(seq_dir, m, d2net_subset=d2net_subset, reporter=reporter, _checked=True) for m in methods]
@@ -549,5 +565,5 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     return results
 
 
-__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_images", "describe_run", "load_run", "latest_run",
+__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_images", "image_methods", "describe_run", "load_run", "latest_run",
            "resolve_config", "LoadedRun"]

@@ -44,8 +44,10 @@ def register(bench: typer.Typer) -> None:
         from hpdesc import api
         from hpdesc.matching import report
 
-        if run or compare:
-            quiet_import_keras()  # a run's models may be loaded
+        _feats, runs, descs = api.image_methods(seq_dir, features=features or (), run=run or (),
+                                                descriptor=descriptor or (), compare=compare or ())
+        if runs or descs:
+            quiet_import_keras()  # models are built; scoring feature files never needs Keras
         reporter = RichReporter()
         try:
             results = api.benchmark_images(seq_dir, features=features or (), run=run or (), descriptor=descriptor or (),
