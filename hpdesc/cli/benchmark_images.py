@@ -26,6 +26,7 @@ def register(bench: typer.Typer) -> None:
         detector: Annotated[Optional[str], typer.Option("--detector", help="OpenCV keypoint detector for --run/--descriptor (default sift).", rich_help_panel=FEATURES)] = None,
         max_keypoints: Annotated[Optional[int], typer.Option("--max-keypoints", metavar="N", help="Keep the N strongest keypoints per image (default 2048).", rich_help_panel=FEATURES)] = None,
         noise: Annotated[Optional[str], typer.Option("--noise", metavar="none|e|h|t", help="Add this noise level to the whole images before detection (not for --features).", rich_help_panel=FEATURES)] = None,
+        sets: Annotated[Optional[List[str]], typer.Option("--set", metavar="KEY=VALUE", help="Component parameter for features computed here (repeatable).", rich_help_panel=FEATURES)] = None,
         seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the added noise (default 0).", rich_help_panel=FEATURES)] = None,
         d2net_subset: Annotated[bool, typer.Option("--d2net-subset", help="Leave out the 8 sequences with images over 1600x1200, as D2-Net does.", rich_help_panel=OUTPUT)] = False,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.", rich_help_panel=OUTPUT)] = None,
@@ -52,7 +53,7 @@ def register(bench: typer.Typer) -> None:
         try:
             results = api.benchmark_images(seq_dir, features=features or (), run=run or (), descriptor=descriptor or (),
                                            compare=compare or (), detector=detector, max_keypoints=max_keypoints,
-                                           noise=noise, seed=seed, d2net_subset=d2net_subset, json=json_out, plot=plot,
+                                           noise=noise, sets=sets or (), seed=seed, d2net_subset=d2net_subset, json=json_out, plot=plot,
                                            progress=reporter)
         finally:
             reporter.done()

@@ -190,14 +190,17 @@ def test_cli_features_compare_json_plot(seqs, tmp_path, monkeypatch):
 
 def test_cli_runs_and_descriptors(seqs, tmp_path, fake_extract):
     res = runner.invoke(app, ["benchmark", "images", str(seqs), "--descriptor", "sift", "--descriptor", "raw",
-                              "--detector", "akaze", "--max-keypoints", "50", "--noise", "h", "--seed", "2"])
+                              "--detector", "akaze", "--max-keypoints", "50", "--noise", "h", "--seed", "2",
+                              "--set", "descriptor.x=1"])
     assert res.exit_code == 0, res.output
     assert [c["descriptor"] for c in fake_extract] == ["sift", "raw"]
-    assert {(c["detector"], c["max_keypoints"], c["noise"], c["seed"]) for c in fake_extract} == {("akaze", 50, "h", 2)}
+    assert {(c["detector"], c["max_keypoints"], c["noise"], c["seed"], c["sets"]) for c in fake_extract} == \
+        {("akaze", 50, "h", 2, ("descriptor.x=1",))}
 
 
 @pytest.mark.parametrize("args,code,frag", [
     (["--features", "sift", "--noise", "t"], 2, "cannot be re-noised"),
+    (["--features", "sift", "--set", "a=1"], 2, "--set needs --run or --descriptor"),
     (["--features", "nosuch"], 1, "no feature file"),
     (["--descriptor", "nosuch"], 2, "unknown descriptor 'nosuch'"),
     ([], 2, "nothing to benchmark"),
