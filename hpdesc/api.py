@@ -461,7 +461,9 @@ def _compare_kind(item, first_sequence: Path) -> str:
         return "run"
     if Path(item).is_dir():
         return "run"
-    if "/" not in item and feature_path(image_file(first_sequence, 1), item).is_file():
+    if "/" in item or "\\" in item:  # a path, not a name: a run folder that is not there
+        raise UsageError(f"--compare {item}: no such run folder")
+    if feature_path(image_file(first_sequence, 1), item).is_file():
         return "features"
     return "descriptor"
 
@@ -546,7 +548,7 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
         built = [make_extractor(run=r, **kw) for r in runs] + [make_extractor(descriptor=d, **kw) for d in descs]
     methods = feature_methods + built + given
     reporter = _reporter(progress)
-    results = [E.evaluate(seq_dir, m, d2net_subset=d2net_subset, reporter=reporter, _checked=True) for m in methods]
+    results = [E.evaluate(seq_dir, m, d2net_subset=d2net_subset, reporter=reporter, check=False) for m in methods]
     if noise not in (None, "none"):
         for r, m in zip(results, methods):
             if any(m is b for b in built):

@@ -253,19 +253,20 @@ def _features(folder: Path, k: int, method: Method, seconds: dict[str, float]) -
 
 
 def evaluate(seq_dir, method: Method, *, d2net_subset: bool = False, homography_threshold: float = HOMOGRAPHY_THRESHOLD,
-             reporter: Reporter | None = None, _checked: bool = False) -> ImageMatchingResult:
+             reporter: Reporter | None = None, check: bool = True) -> ImageMatchingResult:
     """Score one method on an ``hpatches-sequences-release`` folder (MMA and homography accuracy).
 
     ``method``: a feature method name (``<image>.<method>`` files) or a :class:`FeatureExtractor`.
     ``d2net_subset``: leave out :data:`D2NET_EXCLUDED` (noted in the result). Missing images,
     homographies or feature files are reported before any work; a feature file without a field, or
     two images of a pair with different descriptor widths, is a :class:`DataFormatError` naming them.
+    ``check=False`` skips the up-front check (done by the caller for all its methods at once).
     """
     if not homography_threshold > 0:
         raise UsageError(f"homography threshold must be positive, got {homography_threshold}")
     name = method_name(method)
     folders, dropped = select_sequences(seq_dir, d2net_subset)
-    if not _checked:
+    if check:  # callers that ran check_inputs over all their methods already pass False
         check_inputs(folders, [method])
     reporter = reporter or Reporter()
     seconds = {p: 0.0 for p in PHASES}

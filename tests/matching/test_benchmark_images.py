@@ -124,6 +124,12 @@ def test_compare_resolves_runs_features_and_descriptors(seqs, tmp_path, fake_ext
     assert [(r.method, r.source) for r in rs] == [("sift", "features"), ("x-r2", "extractor"), ("x-hardnet", "extractor")]
 
 
+def test_compare_path_that_is_not_there(seqs, tmp_path, fake_extract):
+    with pytest.raises(UsageError, match=r"--compare .*runs/typo: no such run folder"):
+        api.benchmark_images(seqs, compare=[str(tmp_path / "runs" / "typo")])
+    assert fake_extract == []
+
+
 def test_same_name_twice_is_told_apart(seqs, fake_extract):
     rs = api.benchmark_images(seqs, features="sift", extractors=[_Ext("sift")])
     assert [r.method for r in rs] == ["sift (features)", "sift (extractor)"]
