@@ -218,7 +218,18 @@ def test_images_of_different_sizes_in_one_sequence(tmp_path):
     ext = _Sift()
     E.evaluate(root, ext)
     assert ext.shapes == [sizes[k] for k in range(1, 7)]
-    assert E.corner_error(np.eye(3), off, 130, 90) == pytest.approx(5.0)
+    # features that follow a scaling S while the ground truth is `off`: the corner error is
+    # measured on image 1's corners (130 x 90), whatever the size of image k
+    S = np.diag([1.1, 1.1, 1.0])
+    kp1 = np.random.default_rng(0).uniform(0, [130, 90], (20, 2))
+    feats = [_feats(kp1, np.eye(20))] + [_feats(E.project(S, kp1), np.eye(20))] * 5
+    root2 = tmp_path / "seqs2"
+    _sequence(root2, "v_sizes", [off] * 5, feats, sizes=sizes)
+    r = E.evaluate(root2, "m")
+    expected = E.corner_error(S, off, 130, 90)
+    assert expected != pytest.approx(E.corner_error(S, off, 44, 40))  # the size matters
+    for p in r.pairs:
+        assert p.corner_error == pytest.approx(expected, abs=1e-4)  # MAGSAC refits to ~1e-6 px
 
 
 def test_pairs_without_keypoints_do_not_crash(tmp_path):
