@@ -20,10 +20,10 @@ def register(bench: typer.Typer) -> None:
     def _images(
         seq_dir: Annotated[Path, typer.Argument(help="hpatches-sequences-release folder (or `hpdesc data synth --sequences DIR`).")],
         features: Annotated[Optional[List[str]], typer.Option("--features", metavar="METHOD", help="Precomputed feature files <image>.<METHOD> beside the images (D2-Net .npz; repeatable).", rich_help_panel=METHODS)] = None,
-        run: Annotated[Optional[List[Path]], typer.Option("--run", help="Training run whose denoiser + descriptor describe keypoint patches (repeatable).", rich_help_panel=METHODS)] = None,
+        run: Annotated[Optional[List[Path]], typer.Option("--run", metavar="RUN", help="Training run whose denoiser + descriptor describe keypoint patches (repeatable).", rich_help_panel=METHODS)] = None,
         descriptor: Annotated[Optional[List[str]], typer.Option("--descriptor", metavar="NAME", help="Registered descriptor (sift, raw, plugins; repeatable).", rich_help_panel=METHODS)] = None,
         compare: Annotated[Optional[List[str]], typer.Option("--compare", metavar="M...", help="More methods: --compare A B ...; each an existing folder (a run), a name with feature files in the first sequence, or else a descriptor name.", rich_help_panel=METHODS)] = None,
-        detector: Annotated[Optional[str], typer.Option("--detector", help="OpenCV keypoint detector for --run/--descriptor (default sift).", rich_help_panel=FEATURES)] = None,
+        detector: Annotated[Optional[str], typer.Option("--detector", metavar="NAME", help="OpenCV keypoint detector for --run/--descriptor (default sift).", rich_help_panel=FEATURES)] = None,
         max_keypoints: Annotated[Optional[int], typer.Option("--max-keypoints", metavar="N", help="Keep the N strongest keypoints per image (default 2048).", rich_help_panel=FEATURES)] = None,
         noise: Annotated[Optional[str], typer.Option("--noise", metavar="none|e|h|t", help="Add this noise level to the whole images before detection (not for --features).", rich_help_panel=FEATURES)] = None,
         sets: Annotated[Optional[List[str]], typer.Option("--set", metavar="KEY=VALUE", help="Component parameter for features computed here (repeatable).", rich_help_panel=FEATURES)] = None,

@@ -58,8 +58,8 @@ def results_table(results: Sequence[ImageMatchingResult]) -> Table:
         t.add_column(col, justify="right")
     for label, r, g, last in _rows(results):
         mma = r.mma(g)
-        t.add_row(label, g, *[_pct(mma[px - 1]) for px in MMA_COLUMNS], _num(r.mean_keypoints(g)),
-                  _num(r.mean_matches(g)), f"{r.zero_match_pairs(g)}/{r.n_pairs(g)}", end_section=last)
+        t.add_row(label, g, *[_pct(mma[px - 1]) for px in MMA_COLUMNS], _num(r.mean_keypoints(g), "{:.0f}"),
+                  _num(r.mean_matches(g), "{:.0f}"), f"{r.zero_match_pairs(g)}/{r.n_pairs(g)}", end_section=last)
     return t
 
 
