@@ -444,5 +444,128 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
     return results if many or len(results) > 1 else results[0]
 
 
-__all__ = ["train", "describe", "denoise", "benchmark", "describe_run", "load_run", "latest_run",
+NOISE_CHOICES = ("none", "e", "h", "t")
+
+
+def _as_list(x) -> list:
+    return [] if x is None else list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _compare_kind(item, first_sequence: Path) -> str:
+    """What a ``--compare`` item is: ``run`` (an existing folder), ``features`` (``1.<ext>.<item>`` files
+    exist in the first sequence) or ``descriptor`` (a descriptor name, checked when it is built)."""
+    from hpdesc.data.sequences import image_file
+    from hpdesc.matching.features import feature_path
+
+    if not isinstance(item, str):
+        return "run"
+    if Path(item).is_dir():
+        return "run"
+    if "/" in item or "\\" in item:  # a path, not a name: a run folder that is not there
+        raise UsageError(f"--compare {item}: no such run folder")
+    if feature_path(image_file(first_sequence, 1), item).is_file():
+        return "features"
+    return "descriptor"
+
+
+def image_methods(seq_dir, *, features=(), run=(), descriptor=(), compare=()) -> tuple[list[str], list[Path], list[str]]:
+    """``(feature methods, runs, descriptors)`` of :func:`benchmark_images`, with each ``compare`` item
+    sorted in: an existing folder is a run, a name with feature files beside image 1 of the first
+    sequence is precomputed features, anything else a descriptor name."""
+    from hpdesc.data.sequences import find_sequences
+
+    feature_methods = [str(m) for m in _as_list(features)]
+    runs, descs = [Path(r) for r in _as_list(run)], [str(d) for d in _as_list(descriptor)]
+    items = _as_list(compare)
+    first = find_sequences(seq_dir)[0] if items else None
+    for item in items:
+        kind = _compare_kind(item, first)
+        if kind == "run":
+            runs.append(Path(item))
+        else:
+            (feature_methods if kind == "features" else descs).append(str(item))
+    return feature_methods, runs, descs
+
+
+def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=(), compare=(),
+                     detector: str | None = None, max_keypoints: int | None = None, noise: str | None = None,
+                     sets: Iterable[str] = (), seed: int | None = None, d2net_subset: bool = False,
+                     json=None, plot=None, progress=None) -> list:
+    """Image matching on an ``hpatches-sequences-release`` folder: MMA and homography accuracy per method.
+
+    The options of ``hpdesc benchmark images``. Methods, in this order: ``features``: names of
+    precomputed feature files (``<image>.<method>`` beside the images, the D2-Net ``.npz``
+    format); ``run``: run directories and ``descriptor``: descriptor names, whose features are
+    computed here by ``hpdesc.matching.extract.make_extractor`` with ``detector`` (default
+    ``sift``), ``max_keypoints`` (default 2048), ``noise`` (``none``/``e``/``h``/``t``: the
+    level's noise added to the whole images before detection), ``sets`` (``KEY=VALUE`` component
+    parameters) and ``seed``; ``extractors``: objects with ``.name`` and ``__call__(image) ->
+    Features`` (used as they are); ``compare``: more methods, each an existing folder (a run), a
+    name with feature files in the first sequence (precomputed) or else a descriptor name. Each
+    setting applies to features computed here: with none computed, giving one is an error.
+    ``d2net_subset``: leave out the 8 sequences D2-Net drops (said in the notes). ``json``,
+    ``plot`` (PNG of the MMA curves): also write there (checked before any work). Each a single
+    value or a list. Returns one :class:`~hpdesc.matching.evaluate.ImageMatchingResult` per method.
+    """
+    from hpdesc.matching import evaluate as E
+
+    for target in (json, plot):
+        if target is not None:
+            check_writable(target)
+    folders, _dropped = E.select_sequences(seq_dir, d2net_subset)
+    feature_methods, runs, descs = image_methods(seq_dir, features=features, run=run, descriptor=descriptor,
+                                                 compare=compare)
+    given = _as_list(extractors)
+    if not (feature_methods or runs or descs or given):
+        raise UsageError("nothing to benchmark: give --features METHOD, --run RUN or --descriptor NAME",
+                         hint="e.g. hpdesc benchmark images seqs --descriptor sift")
+    settings = {"--detector": detector, "--max-keypoints": max_keypoints, "--noise": noise, "--seed": seed,
+                "--set": list(sets) or None}
+    if not (runs or descs):
+        for flag, value in settings.items():
+            if value is not None:
+                why = ("precomputed --features cannot be re-noised" if flag == "--noise"
+                       else "it applies to features computed here")
+                raise UsageError(f"{flag} needs --run or --descriptor: {why}",
+                                 hint="compute features with hpdesc (--run RUN / --descriptor NAME) to use it")
+    if noise is not None and noise not in NOISE_CHOICES:
+        raise UsageError(f"unknown noise level {noise!r}; use one of {', '.join(NOISE_CHOICES)}")
+    if max_keypoints is not None and int(max_keypoints) < 1:
+        raise UsageError(f"--max-keypoints must be at least 1, got {max_keypoints}")
+    E.check_inputs(folders, feature_methods + given)  # missing images, H_1_k or feature files: before any work
+
+    built = []
+    if runs or descs:
+        try:
+            from hpdesc.matching.extract import make_extractor
+        except ModuleNotFoundError as exc:
+            if exc.name != "hpdesc.matching.extract":
+                raise
+            raise PluginError("computing keypoint features (--run / --descriptor) needs hpdesc.matching.extract, "
+                              "which this installation lacks", hint="benchmark precomputed --features files") from None
+        kw = {"detector": detector or "sift", "max_keypoints": 2048 if max_keypoints is None else int(max_keypoints),
+              "sets": tuple(sets), "noise": None if noise in (None, "none") else noise, "seed": 0 if seed is None else int(seed)}
+        built = [make_extractor(run=r, **kw) for r in runs] + [make_extractor(descriptor=d, **kw) for d in descs]
+    methods = feature_methods + built + given
+    reporter = _reporter(progress)
+    results = [E.evaluate(seq_dir, m, d2net_subset=d2net_subset, reporter=reporter, check=False) for m in methods]
+    if noise not in (None, "none"):
+        for r, m in zip(results, methods):
+            if any(m is b for b in built):
+                r.notes.append(f"noise level {noise!r} added to the whole images before detection")
+    names = [r.method for r in results]
+    for r in results:  # the same name twice (sift features files and the sift descriptor): say which is which
+        if names.count(r.method) > 1:
+            r.method = f"{r.method} ({r.source})"
+    if json is not None or plot is not None:
+        from hpdesc.matching import report
+
+        if json is not None:
+            report.write_json(results, json)
+        if plot is not None:
+            report.plot_mma(results, plot)
+    return results
+
+
+__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_images", "image_methods", "describe_run", "load_run", "latest_run",
            "resolve_config", "LoadedRun"]

@@ -28,27 +28,71 @@ def _bar(description: str):
     return bar, update
 
 
+def _sequences_option(values: list[str] | None) -> tuple[int | None, Path | None]:
+    """``--sequences`` values: an integer is the number of sequences, anything else the output folder."""
+    from hpdesc.errors import UsageError
+
+    count, folder = None, None
+    for v in values or []:
+        try:
+            n = int(v)
+        except ValueError:
+            if folder is not None:
+                raise UsageError(f"--sequences: give one folder, got {folder} and {v}") from None
+            folder = Path(v)
+            continue
+        if count is not None:
+            raise UsageError(f"--sequences: give one count, got {count} and {n}",
+                             hint="write a folder named like a number as ./NAME")
+        count = n
+    return count, folder
+
+
 @data_app.command("synth")
 @handle_errors
 def synth(
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output file; default: the cached embedded dataset.")] = None,
-    sequences: Annotated[Optional[int], typer.Option("--sequences", help="Number of sequences (half i_, half v_).")] = None,
-    patches: Annotated[Optional[int], typer.Option("--patches", help="Patches per sequence (at most).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output patch file; default: the cached embedded dataset.")] = None,
+    sequences: Annotated[Optional[list[str]], typer.Option(
+        "--sequences", metavar="N|DIR",
+        help="An integer: the number of sequences (half i_, half v_; default 24). Anything else: write "
+             "the sequences as image folders (hpatches-sequences-release layout: 1.ppm..6.ppm, H_1_2..H_1_6) "
+             "into that new folder instead of a patch file. Give both as --sequences 8 --sequences DIR; "
+             "a folder named like a number is ./NAME.")] = None,
+    patches: Annotated[Optional[int], typer.Option("--patches", help="Patches per sequence (at most; patch files only).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed; same seed, same bytes.")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached; replace an existing sequence folder.")] = False,
 ) -> None:
     """Generate the embedded HPatches-like dataset from photographs shipped by scikit-image.
 
     No download: i_ sequences change illumination, v_ sequences change viewpoint (homographies),
-    patches are cut at interest points with easy / hard / tough jitter and made noisy.
+    patches are cut at interest points with easy / hard / tough jitter and made noisy. With
+    --sequences DIR the same sequences are written as image folders for `hpdesc benchmark images`.
 
     Example: hpdesc data synth --sequences 40 --patches 200 --out big.h5
+
+    Example: hpdesc data synth --sequences seqs
     """
+    from hpdesc.errors import UsageError
+
+    n_sequences, folder = _sequences_option(sequences)
+    if folder is not None:
+        for flag, value in (("--patches", patches), ("--out", out)):
+            if value is not None:
+                raise UsageError(f"{flag} applies to patch files, not to --sequences {folder} (image folders)")
+        from hpdesc.data.synth import DEFAULT_SEQUENCES, write_sequences
+
+        bar, update = _bar("writing sequence folders")
+        with bar:
+            path = write_sequences(folder, n_sequences if n_sequences is not None else DEFAULT_SEQUENCES,
+                                   seed=seed, force=force, progress=update)
+        print_wrote(path, f"({n_sequences or DEFAULT_SEQUENCES} sequences, hpatches-sequences-release layout)")
+        return
+
     from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data import cache
     from hpdesc.data.synth import synthesize
 
-    kw = {k: v for k, v in (("n_sequences", sequences), ("n_patches", patches)) if v is not None}
+    kw = {k: v for k, v in (("n_sequences", n_sequences), ("n_patches", patches)) if v is not None}
     path = out or cache.default_dataset_path(seed=seed, **kw)
     if path.exists() and not force:
         console.print(f"cached: [bold]{path}[/] (use --force to rebuild)")

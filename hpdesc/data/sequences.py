@@ -35,7 +35,8 @@ def official_splits() -> dict[str, dict[str, list[str]]]:
     return {name: {"train": list(v.get("train", [])), "test": list(v.get("test", []))} for name, v in raw.items()}
 
 
-def _image_file(folder: Path, k: int) -> Path:
+def image_file(folder: Path, k: int) -> Path:
+    """Image ``k`` (1..6) of a sequence folder, whichever of the known extensions it has."""
     for ext in IMAGE_EXTS:
         p = folder / f"{k}{ext}"
         if p.is_file():
@@ -44,15 +45,39 @@ def _image_file(folder: Path, k: int) -> Path:
                           hint="each sequence folder needs images 1.ppm .. 6.ppm (hpatches-sequences-release layout)")
 
 
+_image_file = image_file  # the old private name
+
+
 def read_image(path: Path) -> np.ndarray:
-    """A sequence image as grey float32 in [0, 1]. Shape: ``(H, W)``."""
-    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    """A sequence image as grey float32 in [0, 1]. Shape: ``(H, W)``.
+
+    8-bit images are scaled by 255 and 16-bit ones by 65535 (read at full depth, not through an
+    8-bit conversion); colour is converted with OpenCV's BGR weights and an alpha channel is
+    dropped. A missing or undecodable file is one :class:`DataFormatError` naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such file")
+    # cv2.imread takes no unicode paths on some platforms; decoding bytes avoids that and its warnings
+    try:
+        buf = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot read image ({exc.strerror or exc})") from None
+    # grey at the file's own depth: 8-bit files give the same bytes as cv2.IMREAD_GRAYSCALE always
+    # did, 16-bit ones keep all their bits (plain IMREAD_GRAYSCALE would cut them to 8); OpenCV's
+    # colour conversion ignores an alpha channel
+    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH) if buf.size else None
     if img is None:
-        raise DataFormatError(f"{path}: cannot read image")
-    return img.astype(np.float32) / 255.0
+        raise DataFormatError(f"{path}: cannot read image (not a PPM/PGM/PNG/JPEG file OpenCV can decode)")
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
+             np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}.get(img.dtype)
+    if scale is None or img.ndim != 2:
+        raise DataFormatError(f"{path}: cannot read image (unsupported pixel type {img.dtype}, shape {img.shape})")
+    img = img.astype(np.float32) / np.float32(scale)  # float images (TIFF/EXR) are taken as [0, 1]
+    return np.clip(img, 0.0, 1.0)
 
 
-def _image_shape(path: Path) -> tuple[int, int]:
+def image_shape(path: Path) -> tuple[int, int]:
     """(H, W) from a PPM / PGM header without decoding pixels; other formats are decoded."""
     if path.suffix in (".ppm", ".pgm"):
         with open(path, "rb") as fh:
@@ -69,6 +94,9 @@ def _image_shape(path: Path) -> tuple[int, int]:
                 pass
         raise DataFormatError(f"{path}: not a valid PPM/PGM image (bad header)")
     return read_image(path).shape
+
+
+_image_shape = image_shape  # the old private name
 
 
 def read_homography(path: Path) -> np.ndarray:
@@ -109,7 +137,7 @@ def _source(folder: Path) -> SequenceSource:
         return read_image(files[0]), [read_image(f) for f in files[1:]], Hs
 
     def load_geometry():
-        return read_image(files[0]), Hs, [_image_shape(f) for f in files[1:]]
+        return read_image(files[0]), Hs, [image_shape(f) for f in files[1:]]
 
     return SequenceSource(folder.name, load, load_geometry)
 

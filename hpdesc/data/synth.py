@@ -15,10 +15,15 @@ Each sequence starts from a square crop of a real photograph (:mod:`hpdesc.data.
   photometric change (30 % of the ``i_`` one) is added.
 
 Patches are then cut by :mod:`hpdesc.data.extract` and noised by :mod:`hpdesc.data.noise`.
+:func:`write_sequences` writes the same sequences as image folders in the
+``hpatches-sequences-release`` layout instead (for the image-matching benchmark).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -30,7 +35,8 @@ from hpdesc.data.extract import ExtractParams, SequenceSource, build_dataset
 from hpdesc.data.noise import NoiseModel
 from hpdesc.data.photos import crop_view, photo_names
 from hpdesc.data.tasks import TaskMaker
-from hpdesc.errors import UsageError
+from hpdesc.atomic import check_writable, make_dirs
+from hpdesc.errors import UsageError, WriteError
 
 GENERATOR_VERSION = 1
 """Bump when the same seed would give different patches (it names cache files)."""
@@ -191,12 +197,9 @@ def synthesize(path, n_sequences: int = DEFAULT_SEQUENCES, n_patches: int = DEFA
     ``tasks``: stores the split's benchmark tasks (:class:`~hpdesc.data.store.DatasetWriter`;
     hpdesc passes :func:`hpdesc.benchmark.tasks.build_tasks`).
     """
-    if int(n_sequences) < 2:
-        raise UsageError(f"n_sequences must be at least 2 (one i_ and one v_), got {n_sequences}")
+    _check_sizes(n_sequences, image_size)
     if int(n_patches) < 1:
         raise UsageError(f"n_patches must be at least 1, got {n_patches}")
-    if int(image_size) < 96:
-        raise UsageError(f"image_size must be at least 96 pixels, got {image_size}")
     noise = noise if noise is not None else NoiseModel()
     params = params or ExtractParams()
     plan = sequence_plan(int(n_sequences))
@@ -229,3 +232,73 @@ def synthesize(path, n_sequences: int = DEFAULT_SEQUENCES, n_patches: int = DEFA
     }
     return build_dataset(path, [source(*p) for p in plan], int(n_patches), int(seed), noise, params, config,
                          lambda names: {DEFAULT_SPLIT: default_split(names, photo_of, seed)}, progress, tasks)
+
+
+def _check_sizes(n_sequences: int, image_size: int) -> None:
+    if int(n_sequences) < 2:
+        raise UsageError(f"n_sequences must be at least 2 (one i_ and one v_), got {n_sequences}")
+    if int(image_size) < 96:
+        raise UsageError(f"image_size must be at least 96 pixels, got {image_size}")
+
+
+def _write_ppm(path: Path, img: np.ndarray) -> None:
+    """A grey float image in [0, 1] as an 8-bit colour PPM (P6), as the release stores its images."""
+    grey = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".ppm", cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
+    if not ok:
+        raise WriteError(f"cannot write {path}: OpenCV could not encode the image")
+    path.write_bytes(buf.tobytes())
+
+
+def write_sequences(out_dir, n_sequences: int = DEFAULT_SEQUENCES, seed: int = 0, *,
+                    image_size: int = DEFAULT_IMAGE_SIZE, force: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write the embedded sequences as ``hpatches-sequences-release`` folders under ``out_dir``; returns it.
+
+    One folder per sequence (the names, photos and pixels of :func:`synthesize`'s sequences with
+    the same ``seed`` and ``image_size``): ``1.ppm`` .. ``6.ppm`` (8-bit colour PPM, grey content,
+    ``image_size`` square) and ``H_1_2`` .. ``H_1_6`` (3x3 text, image-1 pixels to image-k pixels;
+    the identity for ``i_``), plus ``hpdesc-synth.json`` recording how they were made. The whole
+    tree is built in a temporary sibling and renamed into place when complete; an existing
+    non-empty ``out_dir`` is refused unless ``force`` (then replaced only once the new one is done).
+    """
+    _check_sizes(n_sequences, image_size)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is a file; choose a new folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(f"{out}: already exists and is not empty; choose a new folder or pass --force")
+    check_writable(out, folder=True)
+    plan = sequence_plan(int(n_sequences))
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for i, (name, photo, rnd) in enumerate(plan):
+            ref, targets, Hs, _info = render_sequence(name, photo, rnd, seed, image_size)
+            d = make_dirs(tmp / name, target=out)
+            for k, img in enumerate([ref, *targets], start=1):
+                _write_ppm(d / f"{k}.ppm", img)
+            for k, H in enumerate(Hs, start=2):
+                np.savetxt(d / f"H_1_{k}", np.asarray(H, np.float64) / H[2, 2], fmt="%.17g")
+            if progress:
+                progress(i + 1, len(plan))
+        info = {"source": SOURCE, "layout": "hpatches-sequences-release", "generator_version": GENERATOR_VERSION,
+                "seed": int(seed), "n_sequences": int(n_sequences), "image_size": int(image_size),
+                "sequences": [name for name, _, _ in plan]}
+        (tmp / "hpdesc-synth.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        old = None
+        if out.exists():  # --force: move the old tree aside, put the new one in, then delete the old
+            old = out.with_name(f".{out.name}.old{os.getpid()}")
+            os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except OSError as exc:
+            if old is not None:
+                os.replace(old, out)
+            raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -11,6 +11,7 @@ import numpy as np
 from hpdesc.errors import DataFormatError
 
 _BLOCK = 4096  # rows of the distance matrix held at once
+_CHUNK = 64  # rows per step of the column-minimum scan
 
 
 def _nearest(a: np.ndarray, b: np.ndarray, second: bool):
@@ -38,11 +39,16 @@ def _nearest(a: np.ndarray, b: np.ndarray, second: bool):
             d[rows, arg] = np.inf
             d2[s:s + len(blk)] = d.min(axis=1)
             d[rows, arg] = d1[s:s + len(blk)]
-        carg = np.argmin(d, axis=0)
-        cval = d[carg, np.arange(len(b))]
-        better = cval < col_best
-        col_best[better] = cval[better]
-        nn21[better] = carg[better] + s
+        # column minima: a running minimum over row chunks (fast, contiguous), with argmin only
+        # where a chunk improves a column; np.argmin(d, axis=0) costs as much as the product itself.
+        # Strict "<" and argmin's first index keep the lowest row on ties, as one argmin would.
+        for c in range(0, len(blk), _CHUNK):
+            part = d[c:c + _CHUNK]
+            cmin = part.min(axis=0)
+            cols = np.flatnonzero(cmin < col_best)
+            if len(cols):
+                nn21[cols] = s + c + np.argmin(part[:, cols], axis=0)
+                col_best[cols] = cmin[cols]
     return nn12, np.maximum(d1, 0.0), np.maximum(d2, 0.0), nn21
 
 

@@ -23,6 +23,18 @@ def _reference(a, b, ratio=None):
     return out
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 64])
+def test_mutual_nn_ties_keep_the_first_index(monkeypatch, chunk):
+    """Exact ties (repeated descriptors) resolve to the lowest index, as one argmin would."""
+    monkeypatch.setattr(M, "_BLOCK", 7)
+    monkeypatch.setattr(M, "_CHUNK", chunk)
+    rng = np.random.default_rng(3)
+    base = rng.integers(0, 3, size=(12, 4)).astype(np.float32)  # few distinct values: many ties
+    a = base[rng.integers(0, 12, 40)]
+    b = base[rng.integers(0, 12, 33)]
+    assert [tuple(m) for m in M.mutual_nn(a, b)] == _reference(a, b)
+
+
 @pytest.mark.parametrize("ratio", [None, 0.8])
 def test_mutual_nn_matches_brute_force(monkeypatch, ratio):
     monkeypatch.setattr(M, "_BLOCK", 7)  # several row blocks, so the column minima cross blocks

@@ -1,0 +1,248 @@
+"""`hpdesc benchmark images` and `hpdesc.benchmark_images`: methods, settings, outputs, bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import hpdesc
+from hpdesc import api
+from hpdesc.cli.main import app
+from hpdesc.data.sequences import find_sequences, image_file, read_image
+from hpdesc.data.synth import write_sequences
+from hpdesc.errors import DataFormatError, UsageError
+from hpdesc.matching import report
+from hpdesc.matching.features import Features, feature_path, save_features
+
+runner = CliRunner()
+
+
+def _sift(image, n=300):
+    kps, desc = cv2.SIFT_create(nfeatures=n).detectAndCompute((image * 255).round().astype(np.uint8), None)
+    pts = np.array([k.pt for k in kps], np.float64).reshape(-1, 2)
+    return Features(pts, np.array([k.response for k in kps]), desc if desc is not None else np.zeros((0, 128)))
+
+
+class _Ext:
+    def __init__(self, name, **kw):
+        self.name, self.kw = name, kw
+
+    def __call__(self, image):
+        return _sift(image)
+
+
+@pytest.fixture(scope="module")
+def seqs(tmp_path_factory):
+    root = write_sequences(tmp_path_factory.mktemp("bi") / "seqs", n_sequences=2, image_size=128)
+    for f in find_sequences(root):
+        for k in range(1, 7):
+            save_features(feature_path(image_file(f, k), "sift"), _sift(read_image(image_file(f, k))))
+            raw = read_image(image_file(f, k))
+            save_features(feature_path(image_file(f, k), "grid"),
+                          Features(np.array([[16.0, 16], [64, 64], [100, 30]]), np.ones(3), raw[[16, 64, 30], [16, 64, 100]][:, None]))
+    return root
+
+
+@pytest.fixture()
+def fake_extract(monkeypatch):
+    """A stand-in for hpdesc.matching.extract (part B): records make_extractor's arguments."""
+    calls = []
+
+    def make_extractor(*, run=None, descriptor=None, detector="sift", max_keypoints=2048, sets=(), noise=None, seed=0):
+        kw = dict(run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints, sets=sets,
+                  noise=noise, seed=seed)
+        calls.append(kw)
+        if descriptor == "nosuch":
+            raise UsageError("unknown descriptor 'nosuch'")
+        return _Ext(f"x-{descriptor or run.name}", **kw)
+
+    monkeypatch.setattr("hpdesc.cli.benchmark_images.quiet_import_keras", lambda: None)  # no TF start-up in tests
+    mod = types.ModuleType("hpdesc.matching.extract")
+    mod.make_extractor = make_extractor
+    monkeypatch.setitem(sys.modules, "hpdesc.matching.extract", mod)
+    return calls
+
+
+def _one_line_error(res, code, *fragments):
+    assert res.exit_code == code, res.output
+    assert "Traceback" not in res.output
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith("error:"), res.stderr
+    for frag in fragments:
+        assert frag in res.stderr, res.stderr
+
+
+# ---- API -------------------------------------------------------------------------------------------
+
+def test_api_is_exported_lazily():
+    assert hpdesc.benchmark_images is api.benchmark_images
+
+
+def test_features_and_extractors_side_by_side(seqs, tmp_path):
+    rs = api.benchmark_images(seqs, features="sift", extractors=[_Ext("mine")], json=tmp_path / "r.json",
+                              plot=tmp_path / "m.png")
+    assert [r.method for r in rs] == ["sift", "mine"] and [r.source for r in rs] == ["features", "extractor"]
+    np.testing.assert_allclose(rs[0].mma(), rs[1].mma(), atol=0.05)  # same SIFT, read back from files
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["format"] == "hpdesc.image-matching" and [m["method"] for m in doc["methods"]] == ["sift", "mine"]
+    for m in doc["methods"]:
+        for g in ("i", "v", "overall"):
+            assert len(m["groups"][g]["mma"]) == 10
+            assert set(m["groups"][g]["homography"]["shares"]) == {"1", "3", "5"}
+        assert m["groups"]["overall"]["pairs"] == 10
+    assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_runs_and_descriptors_go_through_make_extractor(seqs, tmp_path, fake_extract):
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    rs = api.benchmark_images(seqs, run=run, descriptor="sift", detector="orb", max_keypoints=100, noise="t",
+                              sets=["a=1"], seed=3)
+    assert fake_extract == [
+        dict(run=run, descriptor=None, detector="orb", max_keypoints=100, sets=("a=1",), noise="t", seed=3),
+        dict(run=None, descriptor="sift", detector="orb", max_keypoints=100, sets=("a=1",), noise="t", seed=3)]
+    assert [r.method for r in rs] == ["x-r1", "x-sift"]
+    assert all(any("noise level 't'" in n for n in r.notes) for r in rs)
+
+
+def test_defaults_passed_to_make_extractor(seqs, fake_extract):
+    api.benchmark_images(seqs, descriptor="raw", noise="none")
+    assert fake_extract == [dict(run=None, descriptor="raw", detector="sift", max_keypoints=2048, sets=(), noise=None, seed=0)]
+
+
+def test_compare_resolves_runs_features_and_descriptors(seqs, tmp_path, fake_extract):
+    run = tmp_path / "r2"
+    run.mkdir()
+    rs = api.benchmark_images(seqs, compare=["sift", str(run), "hardnet"])
+    # features first, then runs, then descriptors
+    assert [(r.method, r.source) for r in rs] == [("sift", "features"), ("x-r2", "extractor"), ("x-hardnet", "extractor")]
+
+
+def test_compare_path_that_is_not_there(seqs, tmp_path, fake_extract):
+    with pytest.raises(UsageError, match=r"--compare .*runs/typo: no such run folder"):
+        api.benchmark_images(seqs, compare=[str(tmp_path / "runs" / "typo")])
+    assert fake_extract == []
+
+
+def test_same_name_twice_is_told_apart(seqs, fake_extract):
+    rs = api.benchmark_images(seqs, features="sift", extractors=[_Ext("sift")])
+    assert [r.method for r in rs] == ["sift (features)", "sift (extractor)"]
+
+
+@pytest.mark.parametrize("kw,frag", [
+    (dict(features="sift", noise="t"), "precomputed --features cannot be re-noised"),
+    (dict(features="sift", detector="orb"), "--detector needs --run or --descriptor"),
+    (dict(features="sift", max_keypoints=10), "--max-keypoints needs"),
+    (dict(features="sift", seed=1), "--seed needs"),
+    (dict(extractors=[_Ext("e")], noise="e"), "cannot be re-noised"),
+    (dict(descriptor="sift", noise="x"), "unknown noise level 'x'"),
+    (dict(descriptor="sift", max_keypoints=0), "at least 1"),
+    (dict(), "nothing to benchmark"),
+    (dict(features="a/b"), "not a path"),
+])
+def test_settings_that_cannot_take_effect_are_errors(seqs, fake_extract, kw, frag):
+    with pytest.raises(UsageError, match=frag.replace("(", r"\(")):
+        api.benchmark_images(seqs, **kw)
+    assert fake_extract == []  # refused before anything was built
+
+
+def test_outputs_checked_first_and_nothing_half_written(seqs, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="cannot write"):
+        api.benchmark_images(seqs, features="sift", json=tmp_path / "file" / "r.json")
+    with pytest.raises(DataFormatError, match="no feature file"):
+        api.benchmark_images(seqs, features="nosuch", json=tmp_path / "r.json", plot=tmp_path / "m.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# ---- report --------------------------------------------------------------------------------------
+
+def test_tables_and_png(seqs, tmp_path):
+    from rich.console import Console
+
+    rs = api.benchmark_images(seqs, features=["sift", "grid"], d2net_subset=True)
+    con = Console(width=100, record=True)
+    for t in (report.results_table(rs), report.homography_table(rs), report.timing_table(rs)):
+        con.print(t)
+    text = con.export_text()
+    for frag in ("MMA@1", "MMA@3", "MMA@5", "MMA@10", "<=1px", "<=5px", "median px", "overall", "grid",
+                 "features", "matching", "homography", "D2-Net subset"):
+        assert frag in text
+    report.plot_mma(rs, tmp_path / "m.png")
+    img = cv2.imread(str(tmp_path / "m.png"))
+    assert img is not None and img.shape[1] > 2 * img.shape[0]  # three panels side by side
+
+
+# ---- CLI -----------------------------------------------------------------------------------------
+
+def test_cli_features_compare_json_plot(seqs, tmp_path, monkeypatch):
+    monkeypatch.setattr("hpdesc.cli.benchmark_images.quiet_import_keras", lambda: pytest.fail("Keras imported"))
+    res = runner.invoke(app, ["benchmark", "images", str(seqs), "--features", "sift", "--compare", "grid",
+                              "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "m.png"), "--d2net-subset"],
+                        env={"COLUMNS": "120"})
+    assert res.exit_code == 0, res.output
+    assert "MMA@3" in res.stdout and "sift" in res.stdout and "grid" in res.stdout
+    assert "D2-Net subset: left out 0 of the 8" in res.stderr
+    assert "wrote" in res.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [m["method"] for m in doc["methods"]] == ["sift", "grid"] and doc["methods"][0]["d2net_subset"]
+
+
+def test_cli_runs_and_descriptors(seqs, tmp_path, fake_extract):
+    res = runner.invoke(app, ["benchmark", "images", str(seqs), "--descriptor", "sift", "--descriptor", "raw",
+                              "--detector", "akaze", "--max-keypoints", "50", "--noise", "h", "--seed", "2",
+                              "--set", "descriptor.x=1"])
+    assert res.exit_code == 0, res.output
+    assert [c["descriptor"] for c in fake_extract] == ["sift", "raw"]
+    assert {(c["detector"], c["max_keypoints"], c["noise"], c["seed"], c["sets"]) for c in fake_extract} == \
+        {("akaze", 50, "h", 2, ("descriptor.x=1",))}
+
+
+@pytest.mark.parametrize("args,code,frag", [
+    (["--features", "sift", "--noise", "t"], 2, "cannot be re-noised"),
+    (["--features", "sift", "--set", "a=1"], 2, "--set needs --run or --descriptor"),
+    (["--features", "nosuch"], 1, "no feature file"),
+    (["--descriptor", "nosuch"], 2, "unknown descriptor 'nosuch'"),
+    ([], 2, "nothing to benchmark"),
+])
+def test_cli_bad_input_is_one_line(seqs, tmp_path, fake_extract, args, code, frag):
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["benchmark", "images", str(seqs), *args, "--json", str(out)])
+    _one_line_error(res, code, frag)
+    assert not out.exists()
+
+
+def test_cli_missing_homography(seqs, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(seqs, bad)
+    victim = find_sequences(bad)[1]
+    (victim / "H_1_5").unlink()
+    _one_line_error(runner.invoke(app, ["benchmark", "images", str(bad), "--features", "sift"]), 1,
+                    f"{victim.name}: missing homography H_1_5")
+
+
+def test_cli_unreadable_image(seqs, tmp_path, fake_extract):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(seqs, bad)
+    (find_sequences(bad)[0] / "3.ppm").write_bytes(b"P6\nbroken")
+    _one_line_error(runner.invoke(app, ["benchmark", "images", str(bad), "--descriptor", "sift"]), 1,
+                    "3.ppm: cannot read image")
+
+
+def test_patch_benchmark_and_other_subcommands_still_parse(tmp_path):
+    res = runner.invoke(app, ["benchmark", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "images" in res.stdout and "export-csv" in res.stdout
+    res = runner.invoke(app, ["benchmark", "--descriptors", str(tmp_path / "none.h5")])
+    assert res.exit_code != 0 and "Traceback" not in res.output and "none.h5" in res.stderr
+    res = runner.invoke(app, ["benchmark", "images", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and "--d2net-subset" in res.stdout and "Example:" in res.stdout
