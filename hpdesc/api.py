@@ -17,13 +17,13 @@ the API without making any function shorter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from hpdesc import config as C
 from hpdesc.atomic import check_writable, make_dirs
-from hpdesc.errors import PluginError, UsageError
+from hpdesc.errors import UsageError
+from hpdesc.inference.runs import LoadedRun
 from hpdesc.training.run import RunDir, new_run_dir, runs_root
 from hpdesc.training.run import latest_run as _latest
 
@@ -179,48 +179,18 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
 
 
 # -- runs -------------------------------------------------------------------------------------------
-@dataclass
-class LoadedRun:
-    """A run's configuration and models (``descriptor`` is None for a denoiser-only run)."""
-
-    run: RunDir
-    config: C.RunConfig
-    denoiser: Any
-    descriptor: Any
-
-
 def _import_recorded(cfg: C.RunConfig) -> None:
-    """Check a run's recorded components are installed and import them (custom layers register).
+    """Check a run's recorded components are installed and import them (custom layers register)."""
+    from hpdesc.inference.runs import import_recorded
 
-    A missing plugin distribution is a PluginError naming the distribution to install.
-    """
-    from hpdesc.validate import check_run_components
-
-    check_run_components(cfg.provenance)
+    import_recorded(cfg)
 
 
 def load_run(run_dir=None) -> LoadedRun:
     """Load a run's config and models (default: the latest run)."""
-    import keras
+    from hpdesc.inference.runs import load_run as _load
 
-    run = RunDir(run_dir).check() if run_dir is not None else _latest()
-    cfg = C.resolve(run.config)
-    _import_recorded(cfg)
-    models = {}
-    for stage in ("denoiser", "descriptor"):
-        p = run.model(stage)
-        if p.exists():
-            try:
-                models[stage] = keras.saving.load_model(p)
-            except Exception as exc:  # noqa: BLE001 - name the file and the likely cause
-                raise PluginError(f"{p}: cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})",
-                                  hint="is the plugin that built it installed? see [provenance] in config.toml") from None
-        else:
-            models[stage] = None
-    if models["denoiser"] is None and models["descriptor"] is None:
-        raise UsageError(f"{run.path}: the run has no trained models yet",
-                         hint=f"finish it with hpdesc train --resume {run.path}")
-    return LoadedRun(run, cfg, models["denoiser"], models["descriptor"])
+    return _load(run_dir)
 
 
 def latest_run() -> Path:
