@@ -1,13 +1,14 @@
 """hpdesc: learn patch descriptors that survive noise, and benchmark them on HPatches.
 
 The Python API mirrors the CLI: ``hpdesc.train``, ``hpdesc.denoise``, ``hpdesc.describe``,
-``hpdesc.evaluate`` (the benchmark; ``hpdesc.benchmark`` is the subpackage that implements it).
+``hpdesc.evaluate`` (the benchmark; ``hpdesc.benchmark`` is the subpackage that implements it),
+``hpdesc.features`` and ``hpdesc.match`` (keypoint features of images, matching two images).
 All are imported lazily, so ``import hpdesc`` stays cheap.
 """
 
 __version__ = "0.1.0"
 
-_API = ("train", "describe", "denoise", "evaluate", "describe_run", "load_run", "latest_run")
+_API = ("train", "describe", "denoise", "evaluate", "features", "match", "describe_run", "load_run", "latest_run")
 
 
 def __getattr__(name):

@@ -77,12 +77,16 @@ class FeatureExtractor:
         self.timings[phase] += t - t0
         return t
 
-    def __call__(self, image: np.ndarray) -> Features:
+    def input_image(self, image: np.ndarray) -> np.ndarray:
+        """The uint8 image the detector sees: ``image`` quantised, with the extractor's noise if any."""
         img = np.asarray(image)
         if img.ndim != 2:
             raise UsageError(f"expected a grey (H, W) image, got shape {img.shape}")
+        return add_noise(img, self.noise, self.seed) if self.noise else to_uint8(img)
+
+    def __call__(self, image: np.ndarray) -> Features:
         t = time.perf_counter()
-        img8 = add_noise(img, self.noise, self.seed) if self.noise else to_uint8(img)
+        img8 = self.input_image(image)
         t = self._tick("noise", t)
         kps = detect(img8, self.detector, self.max_keypoints)
         t = self._tick("detect", t)

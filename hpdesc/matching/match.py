@@ -69,3 +69,42 @@ def mutual_nn(desc1: np.ndarray, desc2: np.ndarray, ratio: float | None = None) 
     if ratio is not None:
         keep &= np.sqrt(d1) < ratio * np.sqrt(d2)
     return np.stack([i[keep], nn12[keep]], axis=1).astype(np.int64)
+
+
+# -- geometry: a robust homography from the matches ----------------------------------------------
+HOMOGRAPHY_METHOD = "USAC_MAGSAC"
+"""OpenCV's robust estimator used for homographies (MAGSAC++ inside OpenCV's USAC framework)."""
+HOMOGRAPHY_THRESHOLD = 3.0
+"""Reprojection threshold (pixels) of the robust estimator."""
+
+
+def estimate_homography(pts1: np.ndarray, pts2: np.ndarray, threshold: float = HOMOGRAPHY_THRESHOLD):
+    """``(H, inlier mask)``: the homography mapping ``pts1`` to ``pts2`` (both ``(M, 2)`` pixels) by
+    ``cv2.findHomography(..., cv2.USAC_MAGSAC, threshold)``; ``H`` is None (and no inliers) with fewer
+    than 4 matches or when OpenCV finds none."""
+    import cv2
+
+    pts1 = np.asarray(pts1, np.float64).reshape(-1, 2)
+    pts2 = np.asarray(pts2, np.float64).reshape(-1, 2)
+    mask = np.zeros(len(pts1), bool)
+    if len(pts1) < 4:
+        return None, mask
+    try:
+        H, m = cv2.findHomography(pts1, pts2, cv2.USAC_MAGSAC, float(threshold), maxIters=10000, confidence=0.999)
+    except cv2.error:  # degenerate sample sets (all points on a line, duplicates)
+        return None, mask
+    if H is None or m is None or not np.isfinite(H).all() or abs(H[2, 2]) < 1e-12:
+        return None, mask
+    return H / H[2, 2], m.reshape(-1).astype(bool)
+
+
+def match_pair(feats1, feats2, ratio: float | None = None, threshold: float = HOMOGRAPHY_THRESHOLD) -> dict:
+    """Mutual-NN matches of two :class:`~hpdesc.matching.features.Features` and a robust homography.
+
+    Returns ``{"matches": (M, 2) int, "inliers": (M,) bool, "H": 3x3 array or None}``.
+    """
+    if len(feats1) and len(feats2) and feats1.dim != feats2.dim:
+        raise DataFormatError(f"descriptor widths differ: {feats1.dim} vs {feats2.dim}")
+    matches = mutual_nn(feats1.descriptors, feats2.descriptors, ratio)
+    H, inliers = estimate_homography(feats1.keypoints[matches[:, 0]], feats2.keypoints[matches[:, 1]], threshold)
+    return {"matches": matches, "inliers": inliers, "H": H}
