@@ -1,0 +1,24 @@
+"""Tiled whole-image denoising equals one pass of the fully convolutional model over the whole image."""
+
+import numpy as np
+import pytest
+
+from hpdesc import registry
+from hpdesc.data.batches import to_float, to_uint8
+from hpdesc.inference import wholeimage as W
+
+
+@pytest.mark.parametrize("shape", [(300, 500), (20, 37)])
+def test_tiles_match_a_single_pass(shape):
+    model = registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3, filters=8, final_init="orthogonal")
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, shape, dtype=np.uint8)
+    got = W.ImageDenoiser(model)(img)
+    full = W.any_size_model(model)
+    pad = 8  # > the receptive radius of 3 convs: the interior of a single pass is exact
+    big = np.pad(img, pad, mode="reflect")
+    want = to_uint8(np.asarray(full.predict_on_batch(to_float(big[None]))))[0][pad:-pad, pad:-pad]
+    assert got.shape == shape
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= 1  # float rounding may flip one grey level
+    assert not np.array_equal(got, img)  # the model changed the image
