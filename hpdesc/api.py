@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Mapping
 from hpdesc import config as C
 from hpdesc.atomic import check_writable, make_dirs
 from hpdesc.errors import UsageError
-from hpdesc.inference.runs import LoadedRun
+from hpdesc.training.load import LoadedRun
 from hpdesc.training.run import RunDir, new_run_dir, runs_root
 from hpdesc.training.run import latest_run as _latest
 
@@ -181,14 +181,14 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
 # -- runs -------------------------------------------------------------------------------------------
 def _import_recorded(cfg: C.RunConfig) -> None:
     """Check a run's recorded components are installed and import them (custom layers register)."""
-    from hpdesc.inference.runs import import_recorded
+    from hpdesc.training.load import import_recorded
 
     import_recorded(cfg)
 
 
 def load_run(run_dir=None) -> LoadedRun:
     """Load a run's config and models (default: the latest run)."""
-    from hpdesc.inference.runs import load_run as _load
+    from hpdesc.training.load import load_run as _load
 
     return _load(run_dir)
 

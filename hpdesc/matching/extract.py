@@ -158,7 +158,7 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
         if sets:
             raise UsageError(f"--set {sets[0]!r} cannot take effect: the run's trained models are used as they are")
         if isinstance(run, (str, Path)):
-            from hpdesc.inference.runs import load_run
+            from hpdesc.training.load import load_run
 
             run = load_run(run)
         if run.descriptor is None:

@@ -32,7 +32,7 @@ def test_named_descriptor(image, name, dim):
 def test_run_follows_the_patch_pipeline(image, tiny_run):
     """Per patch: noisy uint8 patches -> denoiser -> uint8 -> descriptor, as Pipeline.describe does."""
     from hpdesc.inference.pipeline import Pipeline
-    from hpdesc.inference.runs import load_run
+    from hpdesc.training.load import load_run
 
     ext = make_extractor(run=tiny_run, max_keypoints=64, whole_image=False)
     assert ext.name == "dncnn+hardnet (run tinyrun)" and ext.method == "hpdesc-tinyrun"
@@ -49,7 +49,7 @@ def test_run_follows_the_patch_pipeline(image, tiny_run):
 
 def test_whole_image_mode_runs_the_denoiser_on_the_image(image, tiny_run):
     from hpdesc.inference.pipeline import Pipeline
-    from hpdesc.inference.runs import load_run
+    from hpdesc.training.load import load_run
     from hpdesc.inference.wholeimage import ImageDenoiser
 
     ext = make_extractor(run=tiny_run, max_keypoints=64, whole_image=True)

@@ -1,6 +1,7 @@
 """Load a trained run's configuration and models (shared by the API and the image path).
 
-Lives below the API so that :mod:`hpdesc.matching` can load a run given as a folder.
+Lives below the API (beside :class:`~hpdesc.training.run.RunDir`) so that :mod:`hpdesc.matching` can load a
+run given as a folder; :mod:`hpdesc.inference` never imports training, it gets the loaded models.
 """
 
 from __future__ import annotations
