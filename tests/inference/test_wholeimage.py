@@ -8,8 +8,11 @@ from hpdesc.data.batches import to_float, to_uint8
 from hpdesc.inference import wholeimage as W
 
 
-@pytest.mark.parametrize("shape", [(300, 500), (20, 37)])
-def test_tiles_match_a_single_pass(shape):
+@pytest.mark.parametrize("shape, tiles", [((300, 500), False), ((300, 500), True), ((20, 37), False)])
+def test_tiles_match_a_single_pass(shape, tiles, monkeypatch):
+    if tiles:  # force the tiled path: 128-px windows keep their 32-px centre, so many tiles per axis
+        monkeypatch.setattr(W, "MAX_PIXELS", 0)
+        monkeypatch.setattr(W, "WINDOW", 128)
     model = registry.build("denoiser", "dncnn", input_shape=(32, 32, 1), depth=3, filters=8, final_init="orthogonal")
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, shape, dtype=np.uint8)
