@@ -152,8 +152,11 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
     if descriptor is not None:
         from hpdesc.validate import build_checked
 
-        desc_model = build_checked("descriptor", descriptor, _descriptor_params(sets))
-        name = method = descriptor
+        params = _descriptor_params(sets)
+        desc_model = build_checked("descriptor", descriptor, params)
+        given = "".join(f"-{k}_{v}" for k, v in sorted(params.items()))
+        name, method = descriptor + (f" ({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else ""), \
+            _slug(descriptor + given)
     else:
         if sets:
             raise UsageError(f"--set {sets[0]!r} cannot take effect: the run's trained models are used as they are")

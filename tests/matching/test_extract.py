@@ -75,6 +75,14 @@ def test_noise_is_seeded_and_named(image):
     assert make_extractor(descriptor="sift", noise="none").noise is None
 
 
+def test_descriptor_parameters_take_effect_and_name_the_method(image):
+    plain = make_extractor(descriptor="sift", max_keypoints=30)
+    root = make_extractor(descriptor="sift", max_keypoints=30, sets=["descriptor.root=true"])
+    assert root.method == "sift-root_True" and root.name == "sift (root=True)"
+    a, b = plain(image), root(image)
+    assert np.allclose(b.descriptors, np.sqrt(a.descriptors / a.descriptors.sum(1, keepdims=True)), atol=1e-3)
+
+
 def test_other_detectors_name_the_method(image):
     ext = make_extractor(descriptor="sift", detector="orb", max_keypoints=40)
     assert ext.method == "sift-orb" and len(ext(image)) == 40
