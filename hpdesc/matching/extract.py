@@ -154,9 +154,9 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
 
         params = _descriptor_params(sets)
         desc_model = build_checked("descriptor", descriptor, params)
-        given = "".join(f"-{k}_{v}" for k, v in sorted(params.items()))
-        name, method = descriptor + (f" ({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else ""), \
-            _slug(descriptor + given)
+        given = sorted(params.items())
+        name = f"{descriptor} ({', '.join(f'{k}={v}' for k, v in given)})" if given else descriptor
+        method = _slug(descriptor + "".join(f"-{k}_{v}" for k, v in given))
     else:
         if sets:
             raise UsageError(f"--set {sets[0]!r} cannot take effect: the run's trained models are used as they are")
