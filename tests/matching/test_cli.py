@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from hpdesc.cli.main import app
 from hpdesc.matching.features import load_features
+from tests.matching.imagepath import photo_pair, tiny_run  # noqa: F401 - fixtures
 
 runner = CliRunner()
 

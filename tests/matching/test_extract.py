@@ -9,6 +9,7 @@ from hpdesc.data.sequences import read_image
 from hpdesc.errors import UsageError
 from hpdesc.matching import keypoints as K
 from hpdesc.matching.extract import add_noise, make_extractor
+from tests.matching.imagepath import photo_pair, tiny_run  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="module")

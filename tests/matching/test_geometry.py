@@ -6,6 +6,7 @@ from hpdesc.data.sequences import read_image
 from hpdesc.matching.draw import CAPTION, GAP, draw_matches
 from hpdesc.matching.extract import make_extractor
 from hpdesc.matching.match import estimate_homography, match_pair
+from tests.matching.imagepath import photo_pair, tiny_run  # noqa: F401 - fixtures
 
 
 def _project(H, xy):

@@ -1,4 +1,4 @@
-"""Shared fixtures of the image-path tests: a photo pair related by a known homography, a tiny run."""
+"""Fixtures of the image-path tests (imported by them): a photo pair related by a known homography, a tiny run."""
 
 from __future__ import annotations
 
