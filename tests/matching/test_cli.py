@@ -108,3 +108,16 @@ def test_bad_input_is_one_line_and_writes_nothing(pair, tmp_path, args, needle):
     _one_line_error(res, needle, code=res.exit_code if res.exit_code in (1, 2) else 2)
     assert res.exit_code == (1 if "junk" in needle else 2)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("command", ["features", "match"])
+def test_every_cli_option_exists_in_the_api(command):
+    import importlib
+    import inspect
+
+    import hpdesc
+
+    cli = importlib.import_module(f"hpdesc.cli.{command}")
+    api_params = set(inspect.signature(getattr(hpdesc, command)).parameters)
+    cli_params = {p.rstrip("_").replace("set", "sets") for p in inspect.signature(getattr(cli, f"_{command}")).parameters}
+    assert cli_params - {"images", "image1", "image2"} <= api_params, cli_params - api_params
