@@ -471,6 +471,12 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     paths = _image_list(images)
     if out is not None:
         check_writable(out, folder=True)
+        seen: dict[str, Path] = {}
+        for p in paths:  # seqs/i_a/1.ppm and seqs/v_b/1.ppm would both write OUT/1.ppm.<method>
+            if p.name in seen and seen[p.name].resolve() != p.resolve():
+                raise UsageError(f"{seen[p.name]} and {p} would both write {Path(out) / p.name}.<method>",
+                                 hint="leave out --out to write each file beside its image")
+            seen[p.name] = p
     _read_images(paths)
     ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
     reporter = _reporter(progress)

@@ -95,6 +95,7 @@ def test_blank_image_is_a_note_not_a_crash(pair, tmp_path):
     (["features", "{p1}", "{tmp}/junk.png", "--descriptor", "sift"], "junk.png"),
     (["features", "{p1}", "--descriptor", "sift", "--noise", "x"], "noise level"),
     (["features", "{p1}", "--descriptor", "sift", "--max-keypoints", "0"], "max_keypoints"),
+    (["features", "{p1}", "{tmp}/sub/1.png", "--descriptor", "sift", "--out", "{tmp}/o"], "would both write"),
     (["match", "{p1}", "{tmp}/missing.png", "--descriptor", "sift", "--out", "{tmp}/m.png"], "no such image file"),
     (["match", "{p1}", "{p2}", "--descriptor", "sift", "--ratio", "1.5", "--out", "{tmp}/m.png"], "ratio"),
     (["match", "{p1}", "{p2}", "--out", "{tmp}/m.png"], "exactly one"),
@@ -103,6 +104,8 @@ def test_blank_image_is_a_note_not_a_crash(pair, tmp_path):
 def test_bad_input_is_one_line_and_writes_nothing(pair, tmp_path, args, needle):
     p1, p2, _ = pair
     (tmp_path / "junk.png").write_bytes(b"not an image")
+    (tmp_path / "sub").mkdir()
+    shutil.copy(p1, tmp_path / "sub" / "1.png")
     before = sorted(tmp_path.rglob("*"))
     res = runner.invoke(app, [a.format(p1=p1, p2=p2, tmp=tmp_path) for a in args])
     _one_line_error(res, needle, code=res.exit_code if res.exit_code in (1, 2) else 2)
