@@ -2,13 +2,15 @@
 
 The Python API mirrors the CLI: ``hpdesc.train``, ``hpdesc.denoise``, ``hpdesc.describe``,
 ``hpdesc.evaluate`` (the benchmark; ``hpdesc.benchmark`` is the subpackage that implements it),
+``hpdesc.features`` and ``hpdesc.match`` (keypoint features of images, matching two images),
 ``hpdesc.benchmark_images`` (image matching on HPatches sequences).
 All are imported lazily, so ``import hpdesc`` stays cheap.
 """
 
 __version__ = "0.1.0"
 
-_API = ("train", "describe", "denoise", "evaluate", "describe_run", "load_run", "latest_run", "benchmark_images")
+_API = ("train", "describe", "denoise", "evaluate", "features", "match", "benchmark_images", "describe_run", "load_run",
+        "latest_run")
 
 
 def __getattr__(name):

@@ -17,13 +17,13 @@ the API without making any function shorter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from hpdesc import config as C
 from hpdesc.atomic import check_writable, make_dirs
-from hpdesc.errors import PluginError, UsageError
+from hpdesc.errors import UsageError
+from hpdesc.training.load import LoadedRun
 from hpdesc.training.run import RunDir, new_run_dir, runs_root
 from hpdesc.training.run import latest_run as _latest
 
@@ -179,48 +179,18 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
 
 
 # -- runs -------------------------------------------------------------------------------------------
-@dataclass
-class LoadedRun:
-    """A run's configuration and models (``descriptor`` is None for a denoiser-only run)."""
-
-    run: RunDir
-    config: C.RunConfig
-    denoiser: Any
-    descriptor: Any
-
-
 def _import_recorded(cfg: C.RunConfig) -> None:
-    """Check a run's recorded components are installed and import them (custom layers register).
+    """Check a run's recorded components are installed and import them (custom layers register)."""
+    from hpdesc.training.load import import_recorded
 
-    A missing plugin distribution is a PluginError naming the distribution to install.
-    """
-    from hpdesc.validate import check_run_components
-
-    check_run_components(cfg.provenance)
+    import_recorded(cfg)
 
 
 def load_run(run_dir=None) -> LoadedRun:
     """Load a run's config and models (default: the latest run)."""
-    import keras
+    from hpdesc.training.load import load_run as _load
 
-    run = RunDir(run_dir).check() if run_dir is not None else _latest()
-    cfg = C.resolve(run.config)
-    _import_recorded(cfg)
-    models = {}
-    for stage in ("denoiser", "descriptor"):
-        p = run.model(stage)
-        if p.exists():
-            try:
-                models[stage] = keras.saving.load_model(p)
-            except Exception as exc:  # noqa: BLE001 - name the file and the likely cause
-                raise PluginError(f"{p}: cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})",
-                                  hint="is the plugin that built it installed? see [provenance] in config.toml") from None
-        else:
-            models[stage] = None
-    if models["denoiser"] is None and models["descriptor"] is None:
-        raise UsageError(f"{run.path}: the run has no trained models yet",
-                         hint=f"finish it with hpdesc train --resume {run.path}")
-    return LoadedRun(run, cfg, models["denoiser"], models["descriptor"])
+    return _load(run_dir)
 
 
 def latest_run() -> Path:
@@ -567,5 +537,139 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     return results
 
 
-__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_images", "image_methods", "describe_run", "load_run", "latest_run",
+# -- the image path: keypoint features, matching two images ----------------------------------------
+def _image_list(images) -> list[Path]:
+    items = [images] if isinstance(images, (str, Path)) else list(images)
+    if not items:
+        raise UsageError("no images given")
+    return [Path(p) for p in items]
+
+
+def _read_image(path: Path):
+    """A grey float32 image; a missing or unreadable file is one line naming it."""
+    from hpdesc.data.sequences import read_image
+    from hpdesc.errors import DataFormatError
+
+    if not path.is_file():
+        raise UsageError(f"{path}: no such image file")
+    img = read_image(path)
+    if img.ndim != 2 or min(img.shape) < 1:
+        raise DataFormatError(f"{path}: not a usable image (shape {img.shape})")
+    return img
+
+
+def _read_images(paths: list[Path]) -> None:
+    """Read every image once before any work, so a bad one stops the command with nothing written."""
+    for p in paths:
+        _read_image(p)
+
+
+def _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image):
+    from hpdesc.matching.extract import make_extractor
+
+    if (run is None) == (descriptor is None):  # before loading anything
+        raise UsageError("give exactly one of --run RUN_DIR and --descriptor NAME",
+                         hint="e.g. --descriptor sift, or --run runs/<run>")
+    return make_extractor(run=load_run(run) if run is not None else None, descriptor=descriptor,
+                          detector=detector, max_keypoints=max_keypoints, sets=sets, noise=noise, seed=seed,
+                          whole_image=whole_image)
+
+
+def features(images, *, run=None, descriptor: str | None = None, detector: str = "sift",
+             max_keypoints: int = 2048, out=None, noise: str | None = None, seed: int = 0,
+             sets: Iterable[str] = (), whole_image: bool | None = None, progress=None) -> dict:
+    """Keypoint features of images, one D2-Net ``.npz`` file ``<image>.<method>`` per image.
+
+    ``images``: a path or a list of them. ``run`` (a run directory) or ``descriptor`` (a registered
+    name: ``sift``, ``raw``, a plugin's; ``sets``: its ``descriptor.PARAM=VALUE``): exactly one.
+    ``detector``: ``sift``, ``orb``, ``akaze``; ``max_keypoints``: the strongest kept. ``out``: a
+    folder for the files (default: beside each image). ``noise``: ``e`` / ``h`` / ``t`` adds
+    hpdesc's noise to each image before detection (seeded by ``seed``). ``whole_image``: see
+    :func:`hpdesc.matching.extract.make_extractor`. Every image is read before anything is
+    written. Returns ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
+    "notes", "timings"}``.
+    """
+    from hpdesc.matching.features import feature_path, save_features
+
+    paths = _image_list(images)
+    if out is not None:
+        check_writable(out, folder=True)
+        seen: dict[str, Path] = {}
+        for p in paths:  # seqs/i_a/1.ppm and seqs/v_b/1.ppm would both write OUT/1.ppm.<method>
+            if p.name in seen and seen[p.name].resolve() != p.resolve():
+                raise UsageError(f"{seen[p.name]} and {p} would both write {Path(out) / p.name}.<method>",
+                                 hint="leave out --out to write each file beside its image")
+            seen[p.name] = p
+    _read_images(paths)
+    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    reporter = _reporter(progress)
+    reporter.start(f"features ({ext.name})", len(paths))
+    rows, notes = [], []
+    for p in paths:
+        feats = ext(_read_image(p))
+        if not len(feats):
+            notes.append(f"{p}: no keypoints found (an empty feature file was written)")
+        target = save_features(feature_path(p, ext.method, out), feats)
+        rows.append({"image": p, "path": target, "keypoints": len(feats), "dim": feats.dim})
+        reporter.advance(1)
+    reporter.done()
+    return {"name": ext.name, "method": ext.method, "files": rows, "notes": notes, "timings": dict(ext.timings)}
+
+
+def match(image1, image2, *, run=None, descriptor: str | None = None, detector: str = "sift",
+          max_keypoints: int = 2048, ratio: float | None = None, threshold: float = 3.0,
+          noise: str | None = None, seed: int = 0, sets: Iterable[str] = (), whole_image: bool | None = None,
+          out=None, json=None, progress=None) -> dict:
+    """Match two images: keypoint features, mutual nearest neighbours, a robust homography.
+
+    Models and detection as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
+    0.8). The homography comes from ``cv2.findHomography(..., cv2.USAC_MAGSAC, threshold)``
+    (pixels). ``out``: a PNG of the two images side by side, inlier matches green, the others red;
+    ``json``: keypoints, matches, inlier mask and H. Zero keypoints or matches is a result (with
+    a note), not an error. Returns ``{"name", "keypoints": (n1, n2), "matches", "inliers", "H",
+    "notes", "features": (Features, Features), "match": {...}}``.
+    """
+    import numpy as np
+
+    from hpdesc.atomic import write_json_atomic
+    from hpdesc.matching.match import HOMOGRAPHY_METHOD, match_pair
+
+    if ratio is not None and not 0.0 < float(ratio) <= 1.0:
+        raise UsageError(f"ratio must be in (0, 1], got {ratio}")
+    if not float(threshold) > 0:
+        raise UsageError(f"threshold must be a positive number of pixels, got {threshold}")
+    for target in (out, json):
+        if target is not None:
+            check_writable(target)
+    paths = [Path(image1), Path(image2)]
+    images = [_read_image(p) for p in paths]
+    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    f1, f2 = (ext(img) for img in images)
+    res = match_pair(f1, f2, ratio, threshold)
+    m, inl, H = res["matches"], res["inliers"], res["H"]
+    notes = [f"{p}: no keypoints found" for p, f in zip(paths, (f1, f2)) if not len(f)]
+    if not len(m):
+        notes.append("no matches: nothing to estimate a homography from")
+    elif H is None:
+        notes.append(f"no homography: {len(m)} matches, at least 4 needed" if len(m) < 4
+                     else "no homography: the robust estimator found none")
+    if out is not None:
+        from hpdesc.matching.draw import draw_matches, write_png
+
+        shown = [ext.input_image(img) for img in images]  # what the detector saw (with --noise)
+        write_png(out, draw_matches(shown[0], shown[1], f1.keypoints, f2.keypoints, m, inl, title=ext.name))
+    if json is not None:
+        write_json_atomic(json, {
+            "image1": str(paths[0]), "image2": str(paths[1]), "method": ext.name,
+            "detector": detector, "max_keypoints": int(max_keypoints), "noise": noise, "ratio": ratio,
+            "estimator": HOMOGRAPHY_METHOD, "threshold": float(threshold),
+            "keypoints1": f1.keypoints.tolist(), "keypoints2": f2.keypoints.tolist(),
+            "matches": m.tolist(), "inliers": inl.astype(bool).tolist(),
+            "H": None if H is None else np.asarray(H).tolist(), "notes": notes})
+    return {"name": ext.name, "keypoints": (len(f1), len(f2)), "matches": int(len(m)), "inliers": int(inl.sum()),
+            "H": H, "notes": notes, "features": (f1, f2), "match": res, "timings": dict(ext.timings)}
+
+
+__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_images", "image_methods", "features", "match",
+           "describe_run", "load_run", "latest_run",
            "resolve_config", "LoadedRun"]

@@ -23,11 +23,10 @@ def _reference(a, b, ratio=None):
     return out
 
 
-@pytest.mark.parametrize("chunk", [1, 5, 64])
-def test_mutual_nn_ties_keep_the_first_index(monkeypatch, chunk):
+@pytest.mark.parametrize("block", [1, 7, 4096])
+def test_mutual_nn_ties_keep_the_first_index(monkeypatch, block):
     """Exact ties (repeated descriptors) resolve to the lowest index, as one argmin would."""
-    monkeypatch.setattr(M, "_BLOCK", 7)
-    monkeypatch.setattr(M, "_CHUNK", chunk)
+    monkeypatch.setattr(M, "_BLOCK", block)
     rng = np.random.default_rng(3)
     base = rng.integers(0, 3, size=(12, 4)).astype(np.float32)  # few distinct values: many ties
     a = base[rng.integers(0, 12, 40)]
@@ -76,3 +75,14 @@ def test_feature_file_errors(tmp_path):
         load_features(tmp_path / "b.m")
     with pytest.raises(DataFormatError, match="descriptors must be N x D"):
         Features(np.zeros((3, 2)), np.zeros(3), np.zeros((2, 8)))
+
+
+def test_mutual_nn_ties_follow_argmin(monkeypatch):
+    """Rows at the same distance from a column: the first row is the column's nearest (as argmin)."""
+    monkeypatch.setattr(M, "_BLOCK", 2)  # the tied rows fall in different blocks
+    a = np.array([[0, 0], [5, 5], [1, 0], [1, 0]], np.float32)
+    b = np.array([[1, 0], [9, 9]], np.float32)
+    got = sorted(map(tuple, M.mutual_nn(a, b).tolist()))
+    d = ((a[:, None] - b[None]) ** 2).sum(-1)
+    want = [(i, j) for i, j in enumerate(d.argmin(1)) if d[:, j].argmin() == i]
+    assert got == want == [(1, 1), (2, 0)]

@@ -1,0 +1,195 @@
+"""Keypoint features of an image with a trained run or a named descriptor: ``make_extractor``.
+
+An extractor turns a grey image into :class:`~hpdesc.matching.features.Features`: optional
+sensor noise on the whole image (hpdesc's noise model at one level, seeded), quantisation to
+uint8, OpenCV detection (:mod:`hpdesc.matching.keypoints`), 32x32 patches at each keypoint's scale
+and orientation, then the patch pipeline of :mod:`hpdesc.inference.pipeline` (noisy -> denoiser
+-> uint8 -> descriptor), the same as for patch datasets. A fully convolutional denoiser (dncnn,
+unet, ffdnet) can instead run once over the whole image before the patches are cut
+(``whole_image``; the default is chosen by ``benchmarks/features_speed.py``, docs/matching.md).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from hpdesc.errors import UsageError
+from hpdesc.matching.features import Features
+from hpdesc.matching.keypoints import check_detector, cut_patches, detect, to_uint8
+
+NOISE_LEVELS = ("e", "h", "t")
+WHOLE_IMAGE_DEFAULT = True
+"""Whether a fully convolutional denoiser runs on the whole image unless told otherwise (measured:
+docs/matching.md, "Whole-image or per-patch denoising")."""
+
+
+def add_noise(image: np.ndarray, level: str, seed: int = 0) -> np.ndarray:
+    """``image`` (float [0, 1]) with hpdesc's noise at ``level`` -> uint8, like a noisy patch.
+
+    The generator is seeded with ``seed`` and the image's content, so an image gets the same noise
+    whatever the order images are processed in. Shape: ``(H, W)`` -> ``(H, W)`` uint8.
+    """
+    from hpdesc.data.noise import NoiseModel
+
+    if level not in NOISE_LEVELS:
+        raise UsageError(f"unknown noise level {level!r}; use one of {', '.join(NOISE_LEVELS)} (or none)")
+    sigma, gain = NoiseModel().level_params(level)
+    clean = to_uint8(image)
+    rng = np.random.default_rng([int(seed), zlib.crc32(clean.tobytes()), "eht".index(level)])
+    x = clean.astype(np.float32)
+    std = np.sqrt(np.float32(sigma ** 2) + np.float32(gain) * x)
+    return np.clip(np.rint(x + std * rng.standard_normal(x.shape, dtype=np.float32)), 0, 255).astype(np.uint8)
+
+
+class FeatureExtractor:
+    """``extractor(image) -> Features`` for grey float32 ``(H, W)`` images in [0, 1].
+
+    ``name``: the method's label in tables (``sift``, ``dncnn+hardnet (run R)``); ``method``: the
+    same as a file-name suffix (``<image>.<method>``: letters, digits, ``+ - _``). ``timings``:
+    seconds spent so far per phase (``noise``, ``detect``, ``patches``, ``denoise``, ``describe``).
+    """
+
+    def __init__(self, name: str, method: str, pipe, *, detector: str, max_keypoints: int,
+                 noise: str | None, seed: int, image_denoiser=None):
+        self.name, self.method = name, method
+        self.pipe = pipe
+        self.detector, self.max_keypoints = detector, int(max_keypoints)
+        self.noise, self.seed = noise, int(seed)
+        self.image_denoiser = image_denoiser
+        self.timings = {k: 0.0 for k in ("noise", "detect", "patches", "denoise", "describe")}
+
+    @property
+    def whole_image(self) -> bool:
+        return self.image_denoiser is not None
+
+    @property
+    def dim(self) -> int:
+        return self.pipe.dim
+
+    def _tick(self, phase: str, t0: float) -> float:
+        t = time.perf_counter()
+        self.timings[phase] += t - t0
+        return t
+
+    def input_image(self, image: np.ndarray) -> np.ndarray:
+        """The uint8 image the detector sees: ``image`` quantised, with the extractor's noise if any."""
+        img = np.asarray(image)
+        if img.ndim != 2:
+            raise UsageError(f"expected a grey (H, W) image, got shape {img.shape}")
+        return add_noise(img, self.noise, self.seed) if self.noise else to_uint8(img)
+
+    def __call__(self, image: np.ndarray) -> Features:
+        t = time.perf_counter()
+        img8 = self.input_image(image)
+        t = self._tick("noise", t)
+        kps = detect(img8, self.detector, self.max_keypoints)
+        t = self._tick("detect", t)
+        if self.image_denoiser is not None and len(kps):
+            img8 = self.image_denoiser(img8)
+            t = self._tick("denoise", t)
+        patches = cut_patches(img8, kps)
+        t = self._tick("patches", t)
+        if self.image_denoiser is None and self.pipe.denoiser is not None:
+            patches = self.pipe.denoise(patches)
+            t = self._tick("denoise", t)
+        desc = self.pipe.describe(patches, denoise=False) if len(kps) else np.zeros((0, self.dim), np.float32)
+        self._tick("describe", t)
+        return Features(kps.xy, kps.response, desc)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_+-]+", "_", text).strip("_") or "x"
+
+
+def _descriptor_params(sets: Iterable[str]) -> dict:
+    from hpdesc.config import parse_set
+    from hpdesc.errors import ConfigError
+
+    out = {}
+    for item in sets:
+        key, value = parse_set(item)
+        role, _, name = key.partition(".")
+        if role != "descriptor" or not name:
+            raise ConfigError(f"--set {item!r}: features take descriptor.PARAM=VALUE (for --descriptor NAME)")
+        out[name] = value
+    return out
+
+
+def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "sift", max_keypoints: int = 2048,
+                   sets: Iterable[str] = (), noise: str | None = None, seed: int = 0,
+                   whole_image: bool | None = None) -> FeatureExtractor:
+    """A :class:`FeatureExtractor` for a trained run or a named descriptor (exactly one of them).
+
+    ``run``: a run directory, or a run loaded by :func:`hpdesc.load_run` (its denoiser and
+    descriptor). ``descriptor``: a registered descriptor name (``sift``, ``raw``, a plugin's),
+    no denoiser; ``sets``: its parameters as ``descriptor.PARAM=VALUE``. ``detector``: ``sift``
+    (default), ``orb``, ``akaze`` (where OpenCV has it). ``max_keypoints``: the strongest kept.
+    ``noise``: None or ``e`` / ``h`` / ``t``: hpdesc's noise at that level added to the whole
+    image before detection (seeded by ``seed`` and the image). ``whole_image``: run a fully
+    convolutional run denoiser once over the image instead of per patch (None: the measured
+    default, :data:`WHOLE_IMAGE_DEFAULT`; True for another denoiser is refused).
+    """
+    from hpdesc.inference.pipeline import Pipeline
+
+    check_detector(detector)
+    if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
+        raise UsageError(f"max_keypoints must be a whole number >= 1, got {max_keypoints!r}")
+    if noise in ("none", ""):
+        noise = None
+    if noise is not None and noise not in NOISE_LEVELS:
+        raise UsageError(f"unknown noise level {noise!r}; use none, e, h or t")
+    if (run is None) == (descriptor is None):
+        raise UsageError("give exactly one of a run (--run RUN_DIR) and a descriptor (--descriptor NAME)",
+                         hint="e.g. --descriptor sift, or --run runs/<run>")
+    sets = list(sets)
+    den_model = None
+    if descriptor is not None:
+        from hpdesc.validate import build_checked
+
+        params = _descriptor_params(sets)
+        desc_model = build_checked("descriptor", descriptor, params)
+        given = sorted(params.items())
+        name = f"{descriptor} ({', '.join(f'{k}={v}' for k, v in given)})" if given else descriptor
+        method = _slug(descriptor + "".join(f"-{k}_{v}" for k, v in given))
+    else:
+        if sets:
+            raise UsageError(f"--set {sets[0]!r} cannot take effect: the run's trained models are used as they are")
+        if isinstance(run, (str, Path)):
+            from hpdesc.training.load import load_run
+
+            run = load_run(run)
+        if run.descriptor is None:
+            raise UsageError(f"{run.run.path}: a denoiser-only run has no descriptor to describe keypoints with")
+        den_model, desc_model = run.denoiser, run.descriptor
+        cfg = run.config
+        label = f"{cfg.denoiser.name}+{cfg.descriptor.name}" if den_model is not None else cfg.descriptor.name
+        name = f"{label} (run {run.run.path.name})"
+        method = f"hpdesc-{_slug(run.run.path.name)}"
+    pipe = Pipeline(den_model, desc_model)
+    image_denoiser = None
+    if pipe.denoiser is not None:
+        from hpdesc.inference.wholeimage import FULLY_CONVOLUTIONAL, ImageDenoiser
+
+        fcn = run.config.denoiser.name in FULLY_CONVOLUTIONAL
+        if whole_image and not fcn:
+            raise UsageError(f"denoiser {run.config.denoiser.name!r} cannot run on whole images "
+                             f"(only {', '.join(FULLY_CONVOLUTIONAL)}); leave whole_image unset")
+        if fcn and (WHOLE_IMAGE_DEFAULT if whole_image is None else whole_image):
+            image_denoiser = ImageDenoiser(pipe.denoiser)
+    elif whole_image:
+        raise UsageError("whole_image needs a run with a denoiser; this pipeline has none")
+    if detector != "sift":
+        name, method = f"{name} @{detector}", f"{method}-{detector}"
+    if noise:
+        name, method = f"{name} noise {noise}", f"{method}-noise_{noise}"
+    return FeatureExtractor(name, method, pipe, detector=detector, max_keypoints=int(max_keypoints), noise=noise,
+                            seed=seed, image_denoiser=image_denoiser)
+
+
+__all__ = ["FeatureExtractor", "NOISE_LEVELS", "WHOLE_IMAGE_DEFAULT", "add_noise", "make_extractor"]
