@@ -24,22 +24,19 @@ import time
 from pathlib import Path
 from typing import Any, Protocol, Sequence, Union, runtime_checkable
 
-import cv2
 import numpy as np
 
 from hpdesc.data.sequences import find_sequences, image_file, image_shape, read_homography, read_image
 from hpdesc.errors import DataFormatError, UsageError
 from hpdesc.matching.features import Features, feature_path, load_features
-from hpdesc.matching.match import mutual_nn
+from hpdesc.matching.match import HOMOGRAPHY_METHOD, HOMOGRAPHY_THRESHOLD, estimate_homography, mutual_nn
 from hpdesc.progress import Reporter
 
 THRESHOLDS = tuple(range(1, 11))
 """MMA thresholds in pixels (the curve's x axis)."""
 CORNER_THRESHOLDS = (1, 3, 5)
 """Homography accuracy: share of pairs whose mean corner error is at most this many pixels."""
-HOMOGRAPHY_THRESHOLD = 3.0
-"""Inlier threshold (px) of ``cv2.findHomography(..., cv2.USAC_MAGSAC, HOMOGRAPHY_THRESHOLD)``."""
-HOMOGRAPHY_ESTIMATOR = "cv2.USAC_MAGSAC"
+HOMOGRAPHY_ESTIMATOR = f"cv2.{HOMOGRAPHY_METHOD}"
 GROUPS = ("i", "v", "overall")
 D2NET_EXCLUDED = ("i_contruction", "i_crownnight", "i_dc", "i_pencils", "i_whitebuilding",
                   "v_artisans", "v_astronautis", "v_talent")
@@ -177,17 +174,6 @@ def corner_error(H_est: np.ndarray | None, H_true: np.ndarray, width: int, heigh
     return err if math.isfinite(err) else math.inf
 
 
-def estimate_homography(pts1: np.ndarray, ptsk: np.ndarray, threshold: float = HOMOGRAPHY_THRESHOLD) -> np.ndarray | None:
-    """Robust H from matched points with OpenCV's USAC/MAGSAC; None with fewer than 4 matches or no estimate."""
-    if len(pts1) < 4:
-        return None
-    H, _mask = cv2.findHomography(np.asarray(pts1, np.float64).reshape(-1, 1, 2),
-                                  np.asarray(ptsk, np.float64).reshape(-1, 1, 2), cv2.USAC_MAGSAC, float(threshold))
-    if H is None or H.shape != (3, 3) or not np.isfinite(H).all():
-        return None
-    return H
-
-
 # --- a sequence folder ----------------------------------------------------------------------------
 
 def method_name(method: Method) -> str:
@@ -289,7 +275,7 @@ def evaluate(seq_dir, method: Method, *, d2net_subset: bool = False, homography_
             dist = match_distances(f1.keypoints, fk.keypoints, matches, H)
             acc = pair_accuracy(dist)
             t1 = time.perf_counter()
-            H_est = estimate_homography(f1.keypoints[matches[:, 0]], fk.keypoints[matches[:, 1]], homography_threshold)
+            H_est, _ = estimate_homography(f1.keypoints[matches[:, 0]], fk.keypoints[matches[:, 1]], homography_threshold)
             err = corner_error(H_est, H, w1, h1)
             seconds["matching"] += t1 - t0
             seconds["homography"] += time.perf_counter() - t1

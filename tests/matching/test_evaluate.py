@@ -132,7 +132,7 @@ def _reference(root, method, sizes):
             if len(matches) >= 4:
                 Hest, _ = cv2.findHomography(ka[[i for i, _ in matches]].reshape(-1, 1, 2).astype(np.float64),
                                              kb[[j for _, j in matches]].reshape(-1, 1, 2).astype(np.float64),
-                                             cv2.USAC_MAGSAC, 3.0)
+                                             cv2.USAC_MAGSAC, 3.0, maxIters=10000, confidence=0.999)
             else:
                 Hest = None
             if Hest is None:
