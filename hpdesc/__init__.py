@@ -1,20 +1,22 @@
 """hpdesc: learn patch descriptors that survive noise, and benchmark them on HPatches.
 
 The Python API mirrors the CLI: ``hpdesc.train``, ``hpdesc.denoise``, ``hpdesc.describe``,
-``hpdesc.evaluate`` (the benchmark; ``hpdesc.benchmark`` is the subpackage that implements it).
+``hpdesc.evaluate`` (the benchmark; ``hpdesc.benchmark`` is the subpackage that implements it),
+``hpdesc.export_run`` (``hpdesc export``; ``hpdesc.export`` is the module that implements it);
+``hpdesc.load_model`` / ``hpdesc.load_run`` load saved models and runs.
 All are imported lazily, so ``import hpdesc`` stays cheap.
 """
 
 __version__ = "0.1.0"
 
-_API = ("train", "describe", "denoise", "evaluate", "describe_run", "load_run", "latest_run")
+_API = ("train", "describe", "denoise", "evaluate", "describe_run", "load_model", "load_run", "latest_run", "export_run")
 
 
 def __getattr__(name):
     if name in _API:
         from hpdesc import api
 
-        return getattr(api, "benchmark" if name == "evaluate" else name)
+        return getattr(api, {"evaluate": "benchmark", "export_run": "export"}.get(name, name))
     raise AttributeError(f"module 'hpdesc' has no attribute {name!r}")
 
 
