@@ -422,6 +422,30 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
     return {"path": Path(out), "psnr": psnr}
 
 
+def export(run=None, what: str | None = None, format: str = "onnx", out=None, progress=None):
+    """Export a run's trained models as a float32 ONNX file or TensorFlow SavedModel, with a model card.
+
+    ``run``: the run directory (default: the latest run). ``what``: ``descriptor``, ``denoiser``
+    or ``pipeline`` (denoiser -> uint8 rounding -> descriptor in one graph; the default for a run
+    with a descriptor, else ``denoiser``). ``format``: ``onnx`` (needs ``pip install
+    "hpdesc[export]"``) or ``saved_model``. ``out``: the export folder (default
+    ``RUN/export/<what>-<format>``; an earlier export there is replaced), which receives
+    ``model.onnx`` or the SavedModel's files, and ``MODEL.md``. The graph takes ``patches``
+    float32 ``(B, 32, 32, 1)`` in [0, 1]. Returns an :class:`hpdesc.export.ExportResult`
+    (docs/deploying.md).
+    """
+    from hpdesc.export import check_format, check_what, export_run
+
+    check_format(format)  # a typo is one line before the run's models load
+    if what is not None:
+        check_what(what)
+    lr = load_run(run)
+    reporter = _reporter(progress)
+    _drop_ignored_params(lr.config, reporter)
+    return export_run(lr.run.path, lr.config, lr.denoiser, lr.descriptor, what=what, fmt=format, out=out,
+                      reporter=reporter)
+
+
 def _run_descriptors(run, data, split: str | None, reporter) -> Path:
     """Describe ``split`` with ``run`` (default: the latest run) on ``data`` (default: its dataset)."""
     if run is None:
@@ -483,5 +507,5 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
     return results if many or len(results) > 1 else results[0]
 
 
-__all__ = ["train", "describe", "denoise", "benchmark", "describe_run", "load_model", "load_run", "latest_run",
+__all__ = ["train", "describe", "denoise", "benchmark", "describe_run", "load_model", "load_run", "latest_run", "export",
            "resolve_config", "LoadedRun"]
