@@ -144,7 +144,7 @@ def test_model_card(exported):
     import keras
 
     card = (exported("pipeline", "saved_model") / "MODEL.md").read_text(encoding="utf-8")
-    for needle in ("`dncnn`", "`hardnet`", "depth=3", "dim=16", "1 epochs x 64 triplets", "precision `mixed`",
+    for needle in ("`dncnn`", "`hardnet`", "depth=3", "dim=16", "1 epoch x 64 triplets", "precision `mixed`",
                    "| dncnn+hardnet |", "Denoising PSNR", "float32 `(B, 32, 32, 1)`", "`patches`",
                    "TensorFlow SavedModel", f"Keras {keras.__version__}", f"hpdesc {hpdesc.__version__}",
                    "uint8 levels", "unit L2 norm"):

@@ -6,6 +6,10 @@ from pathlib import Path
 
 from hpdesc.export.graph import INPUT, ONNX_FILE, ExportResult
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _params(comp) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in sorted(comp.params.items())) or "defaults"
 
@@ -50,7 +54,7 @@ def _history_line(run_path: Path, stage: str) -> str:
         return ""
     last = rows[-1]
     val = last.get("val_loss")
-    return f"; trained {last['epoch']} epochs" + (f", final validation loss {val:.4g}" if val is not None else "")
+    return f"; trained {_n(int(last['epoch']), 'epoch')}" + (f", final validation loss {val:.4g}" if val is not None else "")
 
 
 def model_card(run_path: Path, cfg, result: ExportResult, use_den: bool, use_desc: bool) -> str:
@@ -76,7 +80,7 @@ def model_card(run_path: Path, cfg, result: ExportResult, use_den: bool, use_des
     stages = []
     if use_den:
         stages.append(f"- **Denoiser**: {who('denoiser')}; loss {who('denoiser_loss')}, optimizer "
-                      f"{who('denoiser_optimizer')}; {t.denoiser_epochs} epochs x {t.denoiser_samples_per_epoch} "
+                      f"{who('denoiser_optimizer')}; {_n(t.denoiser_epochs, 'epoch')} x {t.denoiser_samples_per_epoch} "
                       f"patches, batch {t.denoiser_batch_size}{_history_line(run_path, 'denoiser')}.")
     if result.what == "pipeline" and use_den:
         stages.append("- **Between the stages**: the denoised patch is rounded to uint8 levels, "
@@ -86,10 +90,12 @@ def model_card(run_path: Path, cfg, result: ExportResult, use_den: bool, use_des
                       "so the pipeline is the descriptor alone.")
     if use_desc:
         stages.append(f"- **Descriptor**: {who('descriptor')}; loss {who('descriptor_loss')}, optimizer "
-                      f"{who('descriptor_optimizer')}; {t.descriptor_epochs} epochs x "
+                      f"{who('descriptor_optimizer')}; {_n(t.descriptor_epochs, 'epoch')} x "
                       f"{t.descriptor_triplets_per_epoch} triplets, batch {t.descriptor_batch_size}, trained on "
                       f"{cfg.data.descriptor_input} patches{_history_line(run_path, 'descriptor')}.")
-    out_desc = (f"`{result.output}`: float32 `(B, {', '.join(map(str, result.output_shape))})`"
+    name = f"`{result.output}`" + (" (what `serve` returns; signature output `output_0`)"
+                                   if result.format == "saved_model" else "")
+    out_desc = (f"{name}: float32 `(B, {', '.join(map(str, result.output_shape))})`"
                 + (", unit L2 norm" if result.unit_norm else "")
                 + (", in about [0, 1], not rounded (hpdesc clips and rounds it to uint8 before use)"
                    if result.what == "denoiser" else ""))
