@@ -434,11 +434,12 @@ def export(run=None, what: str | None = None, format: str = "onnx", out=None, pr
     float32 ``(B, 32, 32, 1)`` in [0, 1]. Returns an :class:`hpdesc.export.ExportResult`
     (docs/deploying.md).
     """
-    from hpdesc.export import check_format, check_what, export_run
+    from hpdesc.export import check_format, check_what, export_run, require_exporters
 
-    check_format(format)  # a typo is one line before the run's models load
+    check_format(format)  # a typo, a missing extra: one line before the run's models load
     if what is not None:
         check_what(what)
+    require_exporters(format)
     lr = load_run(run)
     reporter = _reporter(progress)
     _drop_ignored_params(lr.config, reporter)

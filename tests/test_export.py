@@ -264,3 +264,13 @@ def test_ffdnet_plugin_model_exports(tiny_data, tmp_path):
     net = cv2.dnn.readNetFromONNX(str(out.model_file))
     net.setInput(x)
     assert np.abs(net.forward() - want).max() <= 1 / 255
+
+
+def test_quantize_layer_is_hpdesc_rounding():
+    """The pipeline graph's rounding = to_uint8 then to_float (what hpdesc does between the stages), ties included."""
+    from hpdesc.data.batches import to_float, to_uint8
+    from hpdesc.models.layers import QuantizeUint8
+
+    x = np.random.default_rng(1).normal(0.5, 0.6, (64, 32, 32, 1)).astype(np.float32)  # out of range too
+    x[0, 0, :, 0] = (np.arange(32, dtype=np.float32) + 0.5) / 255  # halfway between two levels
+    assert np.array_equal(np.asarray(QuantizeUint8()(x)), to_float(to_uint8(x)))
