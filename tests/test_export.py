@@ -274,3 +274,29 @@ def test_quantize_layer_is_hpdesc_rounding():
     x = np.random.default_rng(1).normal(0.5, 0.6, (64, 32, 32, 1)).astype(np.float32)  # out of range too
     x[0, 0, :, 0] = (np.arange(32, dtype=np.float32) + 0.5) / 255  # halfway between two levels
     assert np.array_equal(np.asarray(QuantizeUint8()(x)), to_float(to_uint8(x)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, name, params", [
+    ("denoiser", "dncnn", {"depth": 3, "filters": 4}), ("denoiser", "unet", {"filters": 4}), ("denoiser", "unet16", {}),
+    ("denoiser", "autoencoder", {"filters": 4}), ("descriptor", "hardnet", {"filters": 4, "dim": 8}),
+    ("descriptor", "raw", {}), ("descriptor", "resnet50", {"hidden": 0, "dim": 8})])
+def test_every_builtin_keras_model_exports_and_opencv_reads_it(kind, name, params, tmp_path):
+    """Every built-in Keras model converts (onnxruntime agrees to 1e-4) and OpenCV's DNN module runs the file."""
+    import cv2
+
+    from hpdesc import registry
+    from hpdesc.export.graph import _float32_policy
+    from hpdesc.export.writers import write_onnx
+    from hpdesc.export import check_patches, export_graph, run_onnx
+
+    with _float32_policy():
+        model = registry.build(kind, name, input_shape=(32, 32, 1), **params)
+    graph = export_graph(kind, model if kind == "denoiser" else None, model if kind == "descriptor" else None)
+    x = check_patches(8)
+    want = np.asarray(graph.predict_on_batch(x))
+    write_onnx(graph, tmp_path / "m.onnx", "out")
+    assert np.abs(run_onnx(tmp_path / "m.onnx", x) - want).max() <= 1e-4
+    net = cv2.dnn.readNetFromONNX(str(tmp_path / "m.onnx"))
+    net.setInput(x)
+    assert np.abs(net.forward() - want).max() <= 1e-4
