@@ -186,6 +186,19 @@ def _import_recorded(cfg: C.RunConfig) -> None:
     import_recorded(cfg)
 
 
+def load_model(path):
+    """Load a saved hpdesc model (a run's ``denoiser.keras`` / ``descriptor.keras``) as a Keras model.
+
+    Registers hpdesc's layers and imports the plugins the model needs first: the components a run
+    recorded when the file is in a run directory (a missing plugin is a PluginError naming the
+    distribution to install), else every installed denoiser and descriptor plugin. The model comes
+    back as saved (a run's default precision computes in bfloat16).
+    """
+    from hpdesc.training.load import load_model as _load
+
+    return _load(path)
+
+
 def load_run(run_dir=None) -> LoadedRun:
     """Load a run's config and models (default: the latest run)."""
     from hpdesc.training.load import load_run as _load
@@ -351,6 +364,31 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
         splits = ds.splits if split is None else {split: ds.split(split)}
         psnr = write_denoised_dataset(pipe, ds, seqs, out, config, _reporter(progress), splits=splits)
     return {"path": Path(out), "psnr": psnr}
+
+
+def export(run=None, what: str | None = None, format: str = "onnx", out=None, progress=None):
+    """Export a run's trained models as a float32 ONNX file or TensorFlow SavedModel, with a model card.
+
+    ``run``: the run directory (default: the latest run). ``what``: ``descriptor``, ``denoiser``
+    or ``pipeline`` (denoiser -> uint8 rounding -> descriptor in one graph; the default for a run
+    with a descriptor, else ``denoiser``). ``format``: ``onnx`` (needs ``pip install
+    "hpdesc[export]"``) or ``saved_model``. ``out``: the export folder (default
+    ``RUN/export/<what>-<format>``; an earlier export there is replaced), which receives
+    ``model.onnx`` or the SavedModel's files, and ``MODEL.md``. The graph takes ``patches``
+    float32 ``(B, 32, 32, 1)`` in [0, 1]. Returns an :class:`hpdesc.export.ExportResult`
+    (docs/deploying.md).
+    """
+    from hpdesc.export import check_format, check_what, export_run, require_exporters
+
+    check_format(format)  # a typo, a missing extra: one line before the run's models load
+    if what is not None:
+        check_what(what)
+    require_exporters(format)
+    lr = load_run(run)
+    reporter = _reporter(progress)
+    _drop_ignored_params(lr.config, reporter)
+    return export_run(lr.run.path, lr.config, lr.denoiser, lr.descriptor, what=what, fmt=format, out=out,
+                      reporter=reporter)
 
 
 def _run_descriptors(run, data, split: str | None, reporter) -> Path:
@@ -671,5 +709,5 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
 
 
 __all__ = ["train", "describe", "denoise", "benchmark", "benchmark_images", "image_methods", "features", "match",
-           "describe_run", "load_run", "latest_run",
+           "describe_run", "load_model", "load_run", "latest_run", "export",
            "resolve_config", "LoadedRun"]

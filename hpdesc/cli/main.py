@@ -17,7 +17,7 @@ from hpdesc.cli.common import quiet_import_keras, report_error, set_debug
 
 # commands that build or load a model; `benchmark` imports Keras only for --run (see
 # hpdesc/cli/benchmark.py), `compare` and the CSV commands never: TensorFlow costs seconds
-_NEEDS_KERAS = {"train", "denoise", "describe", "plugins", "sweep", "features", "match"}
+_NEEDS_KERAS = {"train", "denoise", "describe", "plugins", "sweep", "features", "match", "export"}
 
 app = typer.Typer(
     name="hpdesc",
@@ -50,9 +50,9 @@ def _root(
 
 def _register() -> None:
     """Attach the subcommands (imported here so `hpdesc --help` stays fast)."""
-    from hpdesc.cli import benchmark, compare, data, denoise, describe, features, match, plugins, sweep, train
+    from hpdesc.cli import benchmark, compare, data, denoise, describe, export, features, match, plugins, sweep, train
 
-    for mod in (train, denoise, describe, features, match, benchmark, data, plugins, sweep, compare):
+    for mod in (train, denoise, describe, features, match, benchmark, data, plugins, sweep, compare, export):
         mod.register(app)
 
 

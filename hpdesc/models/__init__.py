@@ -1,10 +1,18 @@
-"""hpdesc's built-in models (denoisers/, descriptors/, shared layers) and helpers for using them."""
+"""hpdesc's built-in models (denoisers/, descriptors/, shared layers) and helpers for using them.
+
+Importing this package (or any module in it) registers every hpdesc custom layer with Keras, so a
+saved ``.keras`` model of hpdesc's loads with plain ``keras.saving.load_model`` after
+``import hpdesc.models`` (docs/deploying.md). It imports Keras for that.
+"""
 
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
+
+from hpdesc.models import layers as _layers  # noqa: F401 - registers PatchStandardize, L2Normalize
+from hpdesc.models.descriptors import sift as _sift  # noqa: F401 - registers SiftDescriptor
 
 
 def is_trainable(model) -> bool:

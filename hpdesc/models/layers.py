@@ -161,3 +161,27 @@ class PatchStandardize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="hpdesc")
+class QuantizeUint8(keras.layers.Layer):
+    """Round [0, 1] values to the 256 levels of a uint8 image, as hpdesc does between denoiser and descriptor.
+
+    ``round(clip(x, 0, 1) * 255) * (1 / 255)`` in float32 (round half to even), the same numbers as
+    :func:`hpdesc.data.batches.to_uint8` then :func:`~hpdesc.data.batches.to_float`; used where
+    the two stages run in one graph (``hpdesc export --what pipeline``).
+
+    Shape:
+        input ``(B, H, W, C)`` -> output same shape, float32.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float32 under a mixed policy too: bfloat16 cannot hold x * 255
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        x = ops.cast(inputs, "float32")
+        return ops.round(ops.clip(x, 0.0, 1.0) * 255.0) * ops.convert_to_tensor(1.0 / 255.0, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

@@ -15,7 +15,6 @@ import numpy as np
 
 from hpdesc.atomic import atomic_path, write_text_atomic
 from hpdesc.errors import TrainingError
-from hpdesc.models.walk import batchnorm_layers
 
 
 # -- history ------------------------------------------------------------------------------------
@@ -237,6 +236,8 @@ def recalibrate_batchnorm(model, batches, forward=None) -> bool:
     the model has no batch-norm layer. ``forward(x)`` replaces ``model(x, training=True)`` (several
     workers: :meth:`hpdesc.training.distribute.Cluster.stats_forward`).
     """
+    from hpdesc.models.walk import batchnorm_layers  # hpdesc.models imports Keras (its layers register)
+
     layers = batchnorm_layers(model)
     if not layers:
         return False

@@ -7,6 +7,7 @@ run given as a folder; :mod:`hpdesc.inference` never imports training, it gets t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hpdesc import config as C
@@ -35,28 +36,61 @@ def import_recorded(cfg: C.RunConfig) -> None:
     check_run_components(cfg.provenance)
 
 
-def load_run(run_dir=None) -> LoadedRun:
-    """Load a run's config and models (default: the latest run)."""
+def _import_model_plugins() -> None:
+    """Import every installed denoiser and descriptor entry point (their custom layers register).
+
+    For a ``.keras`` file outside a run directory, where no config names its components; an entry
+    point that fails to import is skipped here (loading then names the class it lacks).
+    """
+    from hpdesc import registry
+    from hpdesc.errors import HpdescError
+
+    for kind in ("denoiser", "descriptor"):
+        for entry in registry.entries(kind):
+            try:
+                registry.load(kind, entry.name)
+            except HpdescError:
+                continue
+
+
+def load_keras(path: Path):
+    """``keras.saving.load_model`` with hpdesc's layers registered; a failure is one PluginError line."""
     import keras
 
+    import hpdesc.models  # noqa: F401 - registers every hpdesc layer
+
+    try:
+        return keras.saving.load_model(path)
+    except Exception as exc:  # noqa: BLE001 - name the file and the likely cause
+        raise PluginError(f"{path}: cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+                          hint="is the plugin that built it installed? see [provenance] in config.toml") from None
+
+
+def load_model(path):
+    """A saved hpdesc model as a Keras model, after importing the plugins it needs (see api.load_model)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{p}: no such model file" if not p.exists() else f"{p}: not a model file (a folder)",
+                         hint="a run's models are RUN/denoiser.keras and RUN/descriptor.keras")
+    run = RunDir(p.parent)
+    if run.config.exists():
+        import_recorded(C.resolve(run.config))
+    else:
+        _import_model_plugins()
+    return load_keras(p)
+
+
+def load_run(run_dir=None) -> LoadedRun:
+    """Load a run's config and models (default: the latest run)."""
     run = RunDir(run_dir).check() if run_dir is not None else _latest()
     cfg = C.resolve(run.config)
     import_recorded(cfg)
-    models = {}
-    for stage in ("denoiser", "descriptor"):
-        p = run.model(stage)
-        if p.exists():
-            try:
-                models[stage] = keras.saving.load_model(p)
-            except Exception as exc:  # noqa: BLE001 - name the file and the likely cause
-                raise PluginError(f"{p}: cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})",
-                                  hint="is the plugin that built it installed? see [provenance] in config.toml") from None
-        else:
-            models[stage] = None
+    models = {stage: load_keras(run.model(stage)) if run.model(stage).exists() else None
+              for stage in ("denoiser", "descriptor")}
     if models["denoiser"] is None and models["descriptor"] is None:
         raise UsageError(f"{run.path}: the run has no trained models yet",
                          hint=f"finish it with hpdesc train --resume {run.path}")
     return LoadedRun(run, cfg, models["denoiser"], models["descriptor"])
 
 
-__all__ = ["LoadedRun", "import_recorded", "load_run"]
+__all__ = ["LoadedRun", "import_recorded", "load_keras", "load_model", "load_run"]

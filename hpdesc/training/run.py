@@ -3,7 +3,7 @@
 Layout::
 
     RUN/config.toml              fully resolved configuration (re-run: hpdesc train --config)
-    RUN/denoiser.keras           the trained denoiser (plain Keras, loadable once hpdesc is installed)
+    RUN/denoiser.keras           the trained denoiser (plain Keras: hpdesc.load_model, docs/deploying.md)
     RUN/descriptor.keras         the trained descriptor
     RUN/history_<stage>.csv      per-epoch train / validation loss (+ watchdog metrics)
     RUN/curves_<stage>.png       learning curves
