@@ -3,11 +3,12 @@
 1. The quick start (`hpdesc train --denoiser dncnn --descriptor hardnet`, default settings) beats
    the raw and sift baselines on all three tasks of the held-out test sequences, and its denoised
    PSNR beats the noisy PSNR.
-2. At the longer budget documented in docs/training.md ("Measured"), dncnn + hardnet beats
-   identity + hardnet (the same descriptor trained and benchmarked without a denoiser) on all
-   three tasks.
-3. The example plugin's headline denoiser recipe (ffdnet + ssim, default budget and precision)
+2. The example plugin's headline denoiser recipe (ffdnet + ssim, default budget and precision)
    returns held-out test patches better than the noisy input (needs hpdesc-ffdnet installed).
+
+There is no test that dncnn + hardnet beats identity + hardnet: docs/training.md ("Longer budget")
+shows three measured pairs whose differences are within the run-to-run spread, so no such claim is
+made.
 
 How long the quick start takes ("under 5 minutes on 2 CPU cores") is measured, not asserted, by
 ``benchmarks/quick_start.py``. ``HPDESC_QUALITY_LOG=FILE`` appends each run's scores and per-phase
@@ -24,9 +25,6 @@ import pytest
 
 import hpdesc
 from hpdesc.config import TASKS
-
-# The longer budget of docs/training.md: both stages 20 epochs, the whole training split denoised.
-LONGER = ["training.denoiser_epochs=20", "training.descriptor_epochs=20", "training.denoise_pool=0"]
 
 
 def _log(name: str, res) -> None:
@@ -50,19 +48,6 @@ def test_quick_start_beats_baselines(tmp_path):
         for task in TASKS:
             assert ours[task] > b["results"][base]["headline"][task], (base, task, ours, b["results"][base])
     assert b["psnr"]["denoised"] > b["psnr"]["noisy"]
-
-
-@pytest.mark.slow
-def test_denoiser_earns_its_place(tmp_path):
-    with_den = hpdesc.train(denoiser="dncnn", descriptor="hardnet", sets=LONGER, out=tmp_path / "dncnn")
-    _log("longer_dncnn", with_den)
-    without = hpdesc.train(denoiser="identity", descriptor="hardnet", sets=LONGER, out=tmp_path / "identity")
-    _log("longer_identity", without)
-    a = with_den.benchmark["results"]["dncnn+hardnet"]
-    b = without.benchmark["results"]["identity+hardnet"]
-    for task in TASKS:
-        assert a["headline"][task] > b["headline"][task], (task, a["headline"], b["headline"])
-    assert a["mean"] > b["mean"], (a["headline"], b["headline"])
 
 
 def _ffdnet_installed() -> bool:
