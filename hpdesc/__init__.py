@@ -9,7 +9,7 @@ The Python API mirrors the CLI: ``hpdesc.train``, ``hpdesc.denoise``, ``hpdesc.d
 All are imported lazily, so ``import hpdesc`` stays cheap.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _API = ("train", "describe", "denoise", "evaluate", "features", "match", "benchmark_images", "describe_run",
         "load_model", "load_run", "latest_run", "export_run")
