@@ -30,6 +30,10 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "deploying.md"
 MIXED = [s for s in TINY if not s.startswith("training.precision")] + ["benchmark.baselines=[]"]
 
 
+# one worker trains the module's run and makes its exports once (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("export")
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     return make_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny.h5", n_seq=4, n_patches=8)
@@ -108,6 +112,7 @@ def _check_stage(what, fmt, exported, patches, hpdesc32):
     assert _run_export(fmt, exported(what, fmt), x[:7]).shape == (7, *want.shape[1:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what, fmt", [("descriptor", "onnx"), ("denoiser", "saved_model")])
 def test_stage_export_matches_hpdesc_in_float32(what, fmt, exported, patches, hpdesc32):
     _check_stage(what, fmt, exported, patches, hpdesc32)
@@ -242,6 +247,7 @@ def test_identity_and_denoiser_only_runs(tmp_path):
         resolve_what("pipeline", cfg, identity, None)
 
 
+@pytest.mark.slow
 def test_ffdnet_plugin_model_exports(tiny_data, tmp_path):
     """A plugin's Keras model (the example ffdnet, with its own layers and a median) exports and matches."""
     pytest.importorskip("hpdesc_ffdnet")
