@@ -183,6 +183,7 @@ def check_components(cfg, *, cache: dict | None = None,
     run's provenance.
     """
     from hpdesc.config import COMPONENTS, check_descriptor_settings
+    from hpdesc.models import is_trainable
 
     check_descriptor_settings(cfg)
     trained = trained_sections(cfg)
@@ -197,7 +198,7 @@ def check_components(cfg, *, cache: dict | None = None,
         key = json.dumps([section, comp.to_dict(), section in trained, dim if kind == "descriptor_loss" else None],
                          sort_keys=True, default=str)
         if cache is not None and key in cache:
-            out[section], width = cache[key]
+            out[section], width, has_weights = cache[key]
         else:
             try:
                 entry = registry.get(kind, comp.name)
@@ -208,13 +209,36 @@ def check_components(cfg, *, cache: dict | None = None,
                     on_error(section, exc)
                 raise
             width = shape[-1] if kind == "descriptor" else None
+            has_weights = is_trainable(ensure_built(built)) if section == "denoiser" else None
             out[section] = {"name": comp.name, "value": entry.value, "distribution": entry.distribution,
                             "version": entry.version}
             if cache is not None:
-                cache[key] = (out[section], width)
+                cache[key] = (out[section], width, has_weights)
         if width is not None:
             dim = width
+        if section == "denoiser" and not has_weights:
+            try:
+                check_denoiser_settings(cfg)
+            except HpdescError as exc:
+                if on_error is not None:
+                    on_error("denoiser", exc)
+                raise
     return {sec: out[sec] for sec in COMPONENTS if sec in out}
+
+
+def check_denoiser_settings(cfg) -> None:
+    """Refuse a denoiser loss / optimizer for a denoiser without weights (nothing would use them).
+
+    ``identity`` and the classical filters (``nlmeans``, ``gaussian``, ``median``) are fixed: a run
+    with one trains only its descriptor.
+    """
+    from hpdesc.config import unused_denoiser_settings
+
+    unused = unused_denoiser_settings(cfg)
+    if unused:
+        name = cfg.denoiser.name
+        raise UsageError(f"{', '.join(unused)} cannot take effect: the denoiser {name!r} has no weights to train",
+                         hint=f"remove those settings; with --denoiser {name} only the descriptor is trained")
 
 
 def check(entry: Entry, obj: Any, input_shape: tuple[int, int, int] = (32, 32, 1),

@@ -57,8 +57,7 @@ class Comparison:
     def metric_columns(self) -> list[str]:
         have = {k for r in self.rows for k in r.metrics}
         cols = [t for t in (*TASKS, "total") if t in have]
-        if "psnr" in have:
-            cols.append("psnr")
+        cols += [p for p in ("psnr", "psnr_e", "psnr_h", "psnr_t") if p in have]
         losses = [m for m in ("val_loss_denoiser", "val_loss_descriptor") if m in have]
         if self.metric in losses or not cols:
             cols += [m for m in losses if m == self.metric or not any(t in have for t in TASKS)]
@@ -173,6 +172,16 @@ def _baseline_rows(rows: list[Row]) -> list[Row]:
             if m:
                 m["total"] = sum(m.values()) / len(m)
             seen[name] = Row(f"{name} (baseline)", None, {}, "finished", m, baseline=True)
+        # a denoiser baseline's PSNR per level joins its mAP row (nlmeans+hardnet), or is a row of its own
+        for name, psnr in r.info.denoising_baselines().items():
+            if not psnr:
+                continue
+            key = next((k for k in seen if k.partition("+")[0] == name and "+" in k), name)
+            if key in seen:
+                for k, v in psnr.items():
+                    seen[key].metrics.setdefault(k, v)
+            else:
+                seen[key] = Row(f"{name} (baseline)", None, {}, "finished", dict(psnr), baseline=True)
     return list(seen.values())
 
 

@@ -60,6 +60,7 @@ MODES = ("grid", "greedy")
 # metric -> which direction is better
 METRICS: dict[str, str] = {
     "total": "max", "verification": "max", "matching": "max", "retrieval": "max", "psnr": "max",
+    "psnr_e": "max", "psnr_h": "max", "psnr_t": "max",
     "val_loss_denoiser": "min", "val_loss_descriptor": "min",
     "loss_denoiser": "min", "loss_descriptor": "min",
 }
