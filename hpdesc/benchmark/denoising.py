@@ -181,7 +181,7 @@ def plot_bars(results: Sequence[DenoisingResult], path) -> Path:
     levels = [r for r in ("e", "h", "t", "i_", "v_", "mean") if any(r in res.rows for res in results)]
     series = [("noisy input", [results[0].rows.get(lv, {}).get("psnr_noisy") for lv in levels])]
     series += [(r.denoiser, [r.rows.get(lv, {}).get("psnr_denoised") for lv in levels]) for r in results]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(levels) * max(1, len(series)) / 3, 3.6))
+    fig, ax = plt.subplots(figsize=(min(13.0, 4.0 + 0.3 * len(levels) * len(series)), 3.8))
     width = 0.8 / len(series)
     for i, (label, vals) in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(levels))]
@@ -191,10 +191,10 @@ def plot_bars(results: Sequence[DenoisingResult], path) -> Path:
             if v is not None and not math.isinf(v):
                 ax.annotate(f"{v:.1f}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
                             va="bottom", fontsize=7)
-    ax.set_xticks(range(len(levels)), [ROW_TITLES[lv] for lv in levels], fontsize=8)
+    ax.set_xticks(range(len(levels)), [ROW_TITLES[lv].replace(" (", "\n(") for lv in levels], fontsize=8)
     ax.set_ylabel("PSNR (dB) vs clean")
     ax.set_title("Denoising PSNR per level")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     finite = [v for _, vals in series for v in vals if v is not None and not math.isinf(v)]
     if finite:
         ax.set_ylim(max(0.0, min(finite) - 4.0), max(finite) + 2.0)

@@ -131,4 +131,7 @@ def register(app: typer.Typer) -> None:
         path = import_csv(src, data, out, name)
         print_wrote(path)
 
+    from hpdesc.cli import benchmark_denoise
+
+    benchmark_denoise.register(bench)  # `hpdesc benchmark denoise`: the denoising table
     app.add_typer(bench, name="benchmark", help="Benchmark descriptors with the HPatches protocol.")
