@@ -286,6 +286,18 @@ def unused_denoiser_settings(cfg: RunConfig) -> list[str]:
     return out
 
 
+def check_denoiser_settings(cfg: RunConfig) -> None:
+    """Refuse a denoiser loss / optimizer for a run whose denoiser has no weights (identity, nlmeans).
+
+    The caller knows the denoiser has none (:func:`hpdesc.validate.check_components` built it).
+    """
+    unused = unused_denoiser_settings(cfg)
+    if unused:
+        name = cfg.denoiser.name
+        raise ConfigError(f"{', '.join(unused)} cannot take effect: the denoiser {name!r} has no weights to train",
+                          hint=f"remove those settings; with --denoiser {name} only the descriptor is trained")
+
+
 def check_descriptor_settings(cfg: RunConfig) -> None:
     """Refuse descriptor-stage settings of a run that trains no descriptor (they would do nothing)."""
     unused = unused_descriptor_settings(cfg)
