@@ -148,6 +148,9 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
         check_writable(out if out is not None else runs_root(), folder=True)
     entries = check_components(cfg)  # `--descriptor sift`, a bad parameter: one line, before anything is written
+    from hpdesc.training.bench import check_baselines
+
+    check_baselines(cfg)
     if not cfg.data.path:
         reporter.log("using the embedded dataset (built on first use)")
         reporter.start("building the embedded dataset", None)

@@ -160,28 +160,29 @@ def _differing_keys(infos: Sequence[RunInfo]) -> list[str]:
 
 
 def _baseline_rows(rows: list[Row]) -> list[Row]:
-    """The baselines benchmarked with the runs (the first run that has each)."""
+    """The baselines benchmarked with the runs (the first run that has each).
+
+    Descriptor baselines (raw, sift) show their mAP; denoiser baselines (nlmeans) their PSNR per
+    level, which does not depend on the run (their mAP with each run's descriptor stays in the
+    run's benchmark.json).
+    """
     seen: dict[str, Row] = {}
     for r in rows:
         if r.info is None or r.status != "finished":
             continue
+        den_bases = r.info.denoising_baselines()
         for name, head in r.info.baselines().items():
-            if name in seen or not head:
+            # a denoiser baseline's mAP (nlmeans+hardnet) used that run's own descriptor: not a row
+            # that stands for every run; its PSNR per level (below) does
+            if name in seen or not head or name.partition("+")[0] in den_bases:
                 continue
             m = {t: float(head[t]) for t in TASKS if t in head}
             if m:
                 m["total"] = sum(m.values()) / len(m)
             seen[name] = Row(f"{name} (baseline)", None, {}, "finished", m, baseline=True)
-        # a denoiser baseline's PSNR per level joins its mAP row (nlmeans+hardnet), or is a row of its own
-        for name, psnr in r.info.denoising_baselines().items():
-            if not psnr:
-                continue
-            key = next((k for k in seen if k.partition("+")[0] == name and "+" in k), name)
-            if key in seen:
-                for k, v in psnr.items():
-                    seen[key].metrics.setdefault(k, v)
-            else:
-                seen[key] = Row(f"{name} (baseline)", None, {}, "finished", dict(psnr), baseline=True)
+        for name, psnr in den_bases.items():  # nlmeans: PSNR per level of the test patches, as the runs'
+            if psnr and name not in seen:
+                seen[name] = Row(f"{name} (baseline)", None, {}, "finished", dict(psnr), baseline=True)
     return list(seen.values())
 
 

@@ -351,6 +351,12 @@ def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int
         _reraise(where, what, exc)
 
     V.check_components(rc, cache=checked, on_error=locate)
+    from hpdesc.training.bench import check_baselines
+
+    try:
+        check_baselines(rc)
+    except HpdescError as exc:
+        _reraise(_where(spec, None), f"combination {_describe(spec, choice)}", exc)
 
 
 def load_sweep(path, *, sets: Iterable[str] = (), out=None, validate_components: bool = True) -> SweepSpec:

@@ -10,10 +10,29 @@ import json
 import time
 
 from hpdesc.atomic import write_text_atomic
+from hpdesc.errors import UsageError
 from hpdesc.inference.describe import cached_ok, describe_run_split, descriptor_config, write_described
 from hpdesc.inference.pipeline import Pipeline
 from hpdesc.progress import Reporter
 from hpdesc.training.run import RunDir
+
+
+def check_baselines(cfg) -> None:
+    """Every ``benchmark.baselines`` name is a registered descriptor or denoiser (UsageError otherwise).
+
+    Checked before training, so a misspelt baseline fails in a second, not after the run.
+    """
+    from hpdesc import registry
+    from hpdesc.errors import HpdescError
+
+    for name in cfg.benchmark.baselines:
+        try:
+            _kind(name)
+        except HpdescError:
+            known = sorted({e.name for k in ("descriptor", "denoiser") for e in registry.entries(k)})
+            raise UsageError(f"benchmark.baselines: {name!r} is neither a descriptor nor a denoiser",
+                             hint=f"baselines are descriptors (raw, sift) or denoisers (nlmeans); "
+                                  f"installed: {', '.join(known)}") from None
 
 
 def _kind(name: str) -> str:

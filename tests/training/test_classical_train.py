@@ -64,6 +64,13 @@ def test_train_median_hardnet_trains_only_the_descriptor(tiny_data, tmp_path):
     cols = comp.metric_columns()
     assert {"psnr_e", "psnr_h", "psnr_t"} <= set(cols)
     base = {r.name: r.metrics for r in comp.rows if r.baseline}
-    assert set(base) == {"raw (baseline)", "nlmeans+hardnet (baseline)"}
-    assert base["nlmeans+hardnet (baseline)"]["psnr_t"] == pytest.approx(bench["denoising"]["nlmeans"]["t"]["psnr_denoised"])
-    assert "total" in base["nlmeans+hardnet (baseline)"]
+    assert set(base) == {"raw (baseline)", "nlmeans (baseline)"}  # nlmeans+hardnet used this run's descriptor
+    assert base["nlmeans (baseline)"]["psnr_t"] == pytest.approx(bench["denoising"]["nlmeans"]["t"]["psnr_denoised"])
+    assert "total" not in base["nlmeans (baseline)"] and "total" in base["raw (baseline)"]
+
+
+def test_unknown_baseline_is_refused_before_training(tiny_data, tmp_path):
+    with pytest.raises(UsageError, match=r"benchmark.baselines: 'nlmeanz' is neither a descriptor nor a denoiser"):
+        hpdesc.train(data=tiny_data, denoiser="median", descriptor="hardnet", out=tmp_path / "run",
+                     sets=NO_DENOISER + ["benchmark.baselines=['raw', 'nlmeanz']"])
+    assert not (tmp_path / "run").exists()
