@@ -103,3 +103,20 @@ def test_cli_bad_input_one_line_nothing_written(tiny_data, tmp_path, args, match
     assert res.exit_code == 2, res.output
     assert re.search(match, res.output) and "Traceback" not in res.output
     assert res.output.count("error:") == 1 and not out.exists()
+
+
+def test_denoise_by_name_takes_parameters(tiny_data, tmp_path):
+    import hpdesc
+    from hpdesc.errors import UsageError
+
+    strong = hpdesc.denoise(denoiser="nlmeans", sets=["denoiser.h=60"], data=tiny_data, split="default",
+                            out=tmp_path / "strong.h5")
+    weak = hpdesc.denoise(denoiser="nlmeans", sets=["denoiser.h=1"], data=tiny_data, split="default",
+                          out=tmp_path / "weak.h5")
+    assert strong["psnr"]["denoised"] != weak["psnr"]["denoised"]  # the setting took effect
+    assert abs(weak["psnr"]["denoised"] - weak["psnr"]["noisy"]) < 0.5  # h = 1 barely filters
+    with pytest.raises(UsageError, match="identity.*takes no parameters"):
+        hpdesc.denoise(denoiser="identity", sets=["denoiser.h=3"], data=tiny_data, out=tmp_path / "i.h5")
+    with pytest.raises(UsageError, match="denoiser parameters only"):
+        hpdesc.denoise(denoiser="median", sets=["descriptor.dim=3"], data=tiny_data, out=tmp_path / "i.h5")
+    assert not (tmp_path / "i.h5").exists()
