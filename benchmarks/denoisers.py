@@ -48,6 +48,25 @@ def _subset_table(model, name, ds, seqs, rows: int) -> dict:
     return meter.result()
 
 
+def _sigma_by_level(ds, seqs) -> dict:
+    """Per level: the mean per-patch noise estimate nlmeans uses (noisy and clean patches), the true std."""
+    from hpdesc.data.images import IMAGES
+    from hpdesc.data.noise import NoiseModel
+    from hpdesc.models.denoisers.classical import estimate_sigma
+
+    noise = NoiseModel.from_dict(ds.config["noise"]) if isinstance(ds.config.get("noise"), dict) else NoiseModel()
+    out = {}
+    for lv in "eht":
+        cols = [j for j, n in enumerate(IMAGES) if n[0] == lv]
+        noisy = np.concatenate([ds.patches(s, kind="noisy")[:, cols].reshape(-1, 32, 32) for s in seqs])
+        clean = np.concatenate([ds.patches(s, kind="clean")[:, cols].reshape(-1, 32, 32) for s in seqs])
+        grey = float(clean.mean())
+        out[lv] = {"estimate_noisy": round(float(np.mean([estimate_sigma(p) for p in noisy])), 2),
+                   "estimate_clean": round(float(np.mean([estimate_sigma(p) for p in clean])), 2),
+                   "true_std_at_mean_grey": round(noise.std_at(lv, grey), 2)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="patch dataset (default: the embedded one)")
@@ -84,6 +103,8 @@ def main() -> None:
         out["dataset"], out["test_sequences"] = str(ds.path), len(test)
         sample = np.concatenate([ds.patches(s, kind="noisy")[:, 1:].reshape(-1, 32, 32) for s in test])
         sample = sample[np.random.default_rng(0).permutation(len(sample))]
+        out["sigma"] = _sigma_by_level(ds, test)
+        print("estimated noise sigma per level", out["sigma"], flush=True)
         for name, model in models.items():
             slow = name == "bm3d"
             out["cost"][name] = _cost(model, sample[: 16 if slow else a.cost_patches])
