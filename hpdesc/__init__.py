@@ -3,7 +3,8 @@
 The Python API mirrors the CLI: ``hpdesc.train``, ``hpdesc.denoise``, ``hpdesc.describe``,
 ``hpdesc.evaluate`` (the benchmark; ``hpdesc.benchmark`` is the subpackage that implements it),
 ``hpdesc.features`` and ``hpdesc.match`` (keypoint features of images, matching two images),
-``hpdesc.benchmark_images`` (image matching on HPatches sequences);
+``hpdesc.benchmark_images`` (image matching on HPatches sequences), ``hpdesc.evaluate_denoising``
+(the denoising table);
 ``hpdesc.export_run`` (``hpdesc export``; ``hpdesc.export`` is the module that implements it);
 ``hpdesc.load_model`` / ``hpdesc.load_run`` load saved models and runs.
 All are imported lazily, so ``import hpdesc`` stays cheap.
@@ -11,15 +12,16 @@ All are imported lazily, so ``import hpdesc`` stays cheap.
 
 __version__ = "0.2.0"
 
-_API = ("train", "describe", "denoise", "evaluate", "features", "match", "benchmark_images", "describe_run",
-        "load_model", "load_run", "latest_run", "export_run")
+_API = ("train", "describe", "denoise", "evaluate", "evaluate_denoising", "features", "match", "benchmark_images",
+        "describe_run", "load_model", "load_run", "latest_run", "export_run")
 
 
 def __getattr__(name):
     if name in _API:
         from hpdesc import api
 
-        return getattr(api, {"evaluate": "benchmark", "export_run": "export"}.get(name, name))
+        return getattr(api, {"evaluate": "benchmark", "evaluate_denoising": "benchmark_denoise",
+                             "export_run": "export"}.get(name, name))
     raise AttributeError(f"module 'hpdesc' has no attribute {name!r}")
 
 

@@ -148,6 +148,9 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
         check_writable(out if out is not None else runs_root(), folder=True)
     entries = check_components(cfg)  # `--descriptor sift`, a bad parameter: one line, before anything is written
+    from hpdesc.training.bench import check_baselines
+
+    check_baselines(cfg)
     if not cfg.data.path:
         reporter.log("using the embedded dataset (built on first use)")
         reporter.start("building the embedded dataset", None)
@@ -337,22 +340,28 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
 
 
 def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: str | None = None,
-            progress=None) -> dict:
+            params: Mapping | None = None, sets: Iterable[str] = (), progress=None) -> dict:
     """Denoise a dataset's noisy patches into an ``hpdesc.denoised`` file.
 
+    ``denoiser``: a registry denoiser by name (``nlmeans``, ``median``, ...) instead of a run's;
+    ``params`` / ``sets`` (``"denoiser.h=12"``): its parameters (refused for a run's denoiser).
     Returns ``{"path": ..., "psnr": {"noisy": dB, "denoised": dB}}`` (PSNR against the clean
     patches of the input).
     """
-    from hpdesc import registry
     from hpdesc.inference.denoise import denoised_config, write_denoised_dataset
     from hpdesc.inference.pipeline import Pipeline
 
     if out is None:
         raise UsageError("denoise needs an output file (--out FILE.h5)")
+    given = _denoiser_params(sets, params, "denoise")
     run_dir = None
     if denoiser is not None:
-        model = registry.build("denoiser", denoiser, input_shape=(32, 32, 1))
+        model = _named_denoiser(denoiser, given)
     else:
+        if given:
+            keys = ", ".join(f"denoiser.{k}" for k in given)
+            raise UsageError(f"{keys} cannot take effect: the run's trained denoiser is used as it is",
+                             hint="parameters apply to a denoiser picked by name, e.g. --denoiser nlmeans --set denoiser.h=12")
         lr = load_run(run)
         if lr.denoiser is None:
             raise UsageError(f"{lr.run.path}: the run has no denoiser")
@@ -389,6 +398,94 @@ def export(run=None, what: str | None = None, format: str = "onnx", out=None, pr
     _drop_ignored_params(lr.config, reporter)
     return export_run(lr.run.path, lr.config, lr.denoiser, lr.descriptor, what=what, fmt=format, out=out,
                       reporter=reporter)
+
+
+def _denoiser_params(sets: Iterable[str], params: Mapping | None, command: str) -> dict:
+    """The ``denoiser`` parameters of ``params`` / ``--set``; any other role is refused."""
+    given = _set_params(sets, params)
+    other = [role for role, v in given.items() if role != "denoiser" and v]
+    if other:
+        raise UsageError(f"{command} takes denoiser parameters only (--set denoiser.PARAM=VALUE), not {other[0]!r}")
+    return dict(given.get("denoiser", {}))
+
+
+def _named_denoiser(name: str, params: Mapping):
+    """A registry denoiser built with ``params`` and checked (None for identity / none)."""
+    from hpdesc.validate import build_checked
+
+    if name in ("none", "identity"):
+        if params:
+            keys = ", ".join(f"denoiser.{k}" for k in params)
+            raise UsageError(f"{keys} cannot take effect: the denoiser is {name!r}, which takes no parameters")
+        return None
+    return build_checked("denoiser", name, params)
+
+
+def benchmark_denoise(denoisers: Iterable[str] = (), runs: Iterable = (), *, data=None, split: str | None = None,
+                      params: Mapping | None = None, sets: Iterable[str] = (), ssim: bool = True,
+                      json=None, markdown=None, plot=None, progress=None) -> list:
+    """The denoising table (PSNR and SSIM vs clean per noise level, i_/v_, mean) of denoisers and runs.
+
+    ``denoisers``: registry names (``nlmeans``, ``median``, ``identity``, a plugin's ``bm3d``);
+    ``runs``: run directories (their trained denoiser); with neither, the latest run. ``data``:
+    the patch dataset (default: the first run's, else the embedded one); ``split``: whose test
+    sequences are scored (default: the run's split, else the dataset's first; a dataset without
+    splits: all sequences). ``params`` ``{name: {...}}`` / ``sets`` (``"nlmeans.h=12"``, or
+    ``"denoiser.h=12"`` with one named denoiser): parameters of the named denoisers. ``ssim``:
+    False skips SSIM (faster). ``json``, ``markdown``, ``plot``: also write the table there
+    (checked before anything is computed). Returns one
+    :class:`~hpdesc.benchmark.denoising.DenoisingResult` per denoiser, in order (names first).
+    """
+    from hpdesc.benchmark import denoising as D
+    from hpdesc.config import parse_set
+    from hpdesc.inference.denoise import denoising_table
+
+    outputs = [p for p in (json, markdown, plot) if p is not None]
+    for target in outputs:
+        check_writable(target)
+    names, runs = list(denoisers), list(runs)
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UsageError(f"denoiser {dup!r} is given twice; compare it with other settings by training runs, "
+                         "or run the table once per setting")
+    if not names and not runs:
+        runs = [latest_run()]
+    per: dict[str, dict] = {n: dict((params or {}).get(n, {})) for n in names}
+    for role in (params or {}):
+        if role not in per:
+            raise UsageError(f"parameters for {role!r}, which is not one of the denoisers given ({', '.join(names) or 'none'})")
+    for item in sets:
+        key, value = parse_set(item)
+        role, _, pname = key.partition(".")
+        if role == "denoiser" and len(names) == 1:
+            role = names[0]
+        if role not in per or not pname:
+            raise UsageError(f"--set {item!r}: use NAME.PARAM=VALUE for one of the denoisers given "
+                             f"({', '.join(names) or 'none'}), or denoiser.PARAM=VALUE with one --denoiser")
+        per[role][pname] = value
+    models = [(n, _named_denoiser(n, per[n])) for n in names]  # every name checked before any work
+    loaded = [load_run(r) for r in runs]
+    for lr in loaded:
+        if lr.denoiser is None:
+            raise UsageError(f"{lr.run.path}: the run has no denoiser")
+    if data is None and loaded:
+        data = C.resolve(loaded[0].config).data.path
+    labels = [n for n, _ in models] + [f"{lr.config.denoiser.name} [{lr.run.path.name}]" for lr in loaded]
+    reporter = _reporter(progress)
+    with _open_data(data) as ds:
+        if split is None and ds.splits:
+            mine = loaded[0].config.data.split if loaded else None
+            split = mine if mine in ds.splits else sorted(ds.splits)[0]
+        seqs = _sequences(ds, split)
+        results = [denoising_table(m, ds, seqs, label, split, reporter, ssim=ssim)
+                   for label, m in zip(labels, [m for _, m in models] + [lr.denoiser for lr in loaded])]
+    if json is not None:
+        D.write_json(results, json)
+    if markdown is not None:
+        D.write_markdown(results, markdown)
+    if plot is not None:
+        D.plot_bars(results, plot)
+    return results
 
 
 def _run_descriptors(run, data, split: str | None, reporter) -> Path:
@@ -708,6 +805,6 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
             "H": H, "notes": notes, "features": (f1, f2), "match": res, "timings": dict(ext.timings)}
 
 
-__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_images", "image_methods", "features", "match",
-           "describe_run", "load_model", "load_run", "latest_run", "export",
+__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_denoise", "benchmark_images", "image_methods",
+           "features", "match", "describe_run", "load_model", "load_run", "latest_run", "export",
            "resolve_config", "LoadedRun"]

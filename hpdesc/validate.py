@@ -170,32 +170,31 @@ def check_components(cfg, *, cache: dict | None = None,
     descriptor are refused (:func:`hpdesc.config.check_descriptor_settings`); then each component
     is resolved in the registry, built once with the user's parameters and tried on a dummy batch
     (:func:`build_checked`); the models ``hpdesc train`` must train are refused if they have nothing
-    to train (:func:`check_trainable`, on that same build); the descriptor loss is tried at the
-    descriptor's real width (its dummy output, so numpy descriptors such as ``sift`` need no
-    Keras ``output_shape``).
+    to train (:func:`check_trainable`, on that same build), and so is a denoiser loss / optimizer for
+    a denoiser without weights (``nlmeans``); the descriptor loss is tried at the descriptor's real
+    width (its dummy output, so numpy descriptors such as ``sift`` need no Keras ``output_shape``).
 
     ``cache``: a dict kept across calls (a sweep's combinations) so a component already checked in
     the same role is not built again. ``on_error(section, exc)``: called with the config section
     (``denoiser``, ``descriptor_loss``, ...) whose check failed, to re-raise with a location;
-    ``exc`` is raised if it returns.
-
-    Returns ``{section: entry dict}`` (name, entry point value, distribution, version) for the
-    run's provenance.
+    ``exc`` is raised if it returns. Returns ``{section: entry dict}`` (name, entry point value,
+    distribution, version) for the run's provenance.
     """
-    from hpdesc.config import COMPONENTS, check_descriptor_settings
+    from hpdesc import config as C
+    from hpdesc.models import is_trainable
 
-    check_descriptor_settings(cfg)
+    C.check_descriptor_settings(cfg)
     trained = trained_sections(cfg)
     out: dict[str, dict] = {}
     dim = 128  # what the contract passes a descriptor; then the width the descriptor gives
     # the trained model first: `--skip-denoiser --descriptor sift` is about sift, whatever else is wrong
-    for section in sorted(COMPONENTS, key=lambda sec: sec not in trained):
-        kind = COMPONENTS[section]
+    for section in sorted(C.COMPONENTS, key=lambda sec: sec not in trained):
+        kind = C.COMPONENTS[section]
         if section.startswith("descriptor") and not cfg.trains_descriptor:
             continue
         comp = cfg.component(section)
-        key = json.dumps([section, comp.to_dict(), section in trained, dim if kind == "descriptor_loss" else None],
-                         sort_keys=True, default=str)
+        key = json.dumps([section, comp.to_dict(), section in trained, dim if kind == "descriptor_loss" else None,
+                          C.unused_denoiser_settings(cfg) if section == "denoiser" else None], sort_keys=True, default=str)
         if cache is not None and key in cache:
             out[section], width = cache[key]
         else:
@@ -203,6 +202,8 @@ def check_components(cfg, *, cache: dict | None = None,
                 entry = registry.get(kind, comp.name)
                 built, shape = _build_and_check(kind, comp.name, comp.params, (32, 32, 1), dim, 1e-3)
                 check_trainable(cfg, section, built)  # `--descriptor sift`: refused before any run
+                if section == "denoiser" and not is_trainable(ensure_built(built)):
+                    C.check_denoiser_settings(cfg)  # identity, nlmeans: a denoiser loss would do nothing
             except HpdescError as exc:
                 if on_error is not None:
                     on_error(section, exc)
@@ -214,7 +215,7 @@ def check_components(cfg, *, cache: dict | None = None,
                 cache[key] = (out[section], width)
         if width is not None:
             dim = width
-    return {sec: out[sec] for sec in COMPONENTS if sec in out}
+    return {sec: out[sec] for sec in C.COMPONENTS if sec in out}
 
 
 def check(entry: Entry, obj: Any, input_shape: tuple[int, int, int] = (32, 32, 1),

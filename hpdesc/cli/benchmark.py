@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         """Benchmark descriptors with the HPatches protocol (verification, matching, retrieval mAP).
 
         Prints the headline table (and its mean); every result names the dataset, split, protocol
-        and distance. Subcommands: [bold]export-csv[/], [bold]import-csv[/], [bold]images[/] (image matching).
+        and distance. Subcommands: [bold]export-csv[/], [bold]import-csv[/], [bold]images[/] (image matching), [bold]denoise[/] (the denoising table).
 
         Example: hpdesc benchmark --descriptors runs/r1/desc.h5 --task retrieval --breakdown
         """
@@ -131,7 +131,8 @@ def register(app: typer.Typer) -> None:
         path = import_csv(src, data, out, name)
         print_wrote(path)
 
-    from hpdesc.cli import benchmark_images
+    from hpdesc.cli import benchmark_denoise, benchmark_images
 
-    benchmark_images.register(bench)
+    benchmark_images.register(bench)  # `hpdesc benchmark images`: image matching on sequence folders
+    benchmark_denoise.register(bench)  # `hpdesc benchmark denoise`: the denoising table
     app.add_typer(bench, name="benchmark", help="Benchmark descriptors with the HPatches protocol.")

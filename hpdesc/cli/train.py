@@ -32,6 +32,18 @@ def print_benchmark(bench: dict) -> None:
         console.print(results_table(["descriptor"], [*tasks, "mean"], rows, label_style="bold"))
     if psnr:
         console.print(f"PSNR on the test patches: noisy {psnr.get('noisy')} dB -> denoised {psnr.get('denoised')} dB")
+    tables = bench.get("denoising") or {}
+    if tables:  # the denoising table, in short: PSNR per level of the run's denoiser and the baselines
+        levels = ("e", "h", "t", "mean")
+
+        def line(label, rows, key):
+            return f"  {label:<12} " + " / ".join(f"{rows[lv][key]:.2f}" if lv in rows else "-" for lv in levels)
+
+        console.print("PSNR dB per level (e / h / t / mean):", highlight=False)
+        first = next(iter(tables.values()))
+        console.print(line("noisy", first, "psnr_noisy"), highlight=False)
+        for name, rows in tables.items():
+            console.print(line(name, rows, "psnr_denoised"), highlight=False)
 
 
 def _train(

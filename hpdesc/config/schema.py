@@ -87,7 +87,7 @@ class BenchmarkConfig:
     enabled: bool = True
     tasks: list = field(default_factory=lambda: list(TASKS))
     protocol: str = "python"
-    baselines: list = field(default_factory=lambda: ["raw", "sift"])
+    baselines: list = field(default_factory=lambda: ["raw", "sift", "nlmeans"])  # descriptors, or denoisers (scored with the run's descriptor)
 
 
 # the fixed sections (keys checked by name and type) -> their dataclass
@@ -267,6 +267,35 @@ def unused_descriptor_settings(cfg: RunConfig) -> list[str]:
         else:
             out += [f"{sec}.{k}" for k, v in comp.params.items() if k not in default or default[k] != v]
     return out
+
+
+def unused_denoiser_settings(cfg: RunConfig) -> list[str]:
+    """Denoiser-training components (loss, optimizer) set away from the defaults.
+
+    They only act when the denoiser has weights to train; the caller decides whether it has
+    (:func:`hpdesc.validate.check_components` builds it). The ``training.denoiser_*`` budgets are
+    not counted: ``--epochs`` sets both stages, and a sweep's base sets them for every combination.
+    """
+    out = []
+    for sec in ("denoiser_loss", "denoiser_optimizer"):
+        comp, default = cfg.component(sec), default_layer()[sec]
+        if not same_component(comp.name, default["name"]):
+            out.append(f"{sec} = {comp.name!r}")
+        else:
+            out += [f"{sec}.{k}" for k, v in comp.params.items() if k not in default or default[k] != v]
+    return out
+
+
+def check_denoiser_settings(cfg: RunConfig) -> None:
+    """Refuse a denoiser loss / optimizer for a run whose denoiser has no weights (identity, nlmeans).
+
+    The caller knows the denoiser has none (:func:`hpdesc.validate.check_components` built it).
+    """
+    unused = unused_denoiser_settings(cfg)
+    if unused:
+        name = cfg.denoiser.name
+        raise ConfigError(f"{', '.join(unused)} cannot take effect: the denoiser {name!r} has no weights to train",
+                          hint=f"remove those settings; with --denoiser {name} only the descriptor is trained")
 
 
 def check_descriptor_settings(cfg: RunConfig) -> None:

@@ -20,10 +20,12 @@ from hpdesc.experiments.runinfo import TASKS
 from hpdesc.experiments.sweepfile import METRICS
 
 COLUMN_TITLES = {"verification": "Verification", "matching": "Matching", "retrieval": "Retrieval",
-                 "total": "Total", "psnr": "PSNR dB", "val_loss_denoiser": "Val loss (denoiser)",
+                 "total": "Total", "psnr": "PSNR dB", "psnr_e": "PSNR e dB", "psnr_h": "PSNR h dB",
+                 "psnr_t": "PSNR t dB", "val_loss_denoiser": "Val loss (denoiser)",
                  "val_loss_descriptor": "Val loss (descriptor)", "loss_denoiser": "Train loss (denoiser)",
                  "loss_descriptor": "Train loss (descriptor)"}
 SHORT_TITLES = {"verification": "Verif.", "matching": "Match.", "retrieval": "Retr.", "psnr": "PSNR",
+                "psnr_e": "PSNR e", "psnr_h": "PSNR h", "psnr_t": "PSNR t",
                 "val_loss_denoiser": "Val (den)", "val_loss_descriptor": "Val (desc)"}
 PERCENT = set(TASKS) | {"total"}
 
@@ -35,7 +37,7 @@ def fmt_metric(key: str, value) -> str:
         return "-"
     if key in PERCENT:
         return f"{100.0 * value:.2f}"
-    if key == "psnr":
+    if key.startswith("psnr"):
         return f"{value:.2f}"
     return f"{value:.4g}"
 
@@ -161,6 +163,8 @@ def write_report(comp: Comparison, out, *, curves: bool = True) -> dict:
             if any(c in PERCENT for c in cols) else "")
     if "psnr" in cols:
         note += "PSNR: denoised test patches vs clean. "
+    if any(c in cols for c in ("psnr_e", "psnr_h", "psnr_t")):
+        note += "PSNR e / h / t: the same per noise level (the e, h, t images). "
     if any(c.startswith("val_loss") for c in cols):
         note += "Val loss: lowest validation loss over the epochs. "
     md += ["", note + "Best value of each column in bold.", "", markdown_table(comp)]

@@ -58,8 +58,7 @@ class Comparison:
     def metric_columns(self) -> list[str]:
         have = {k for r in self.rows for k in r.metrics}
         cols = [t for t in (*TASKS, "total") if t in have]
-        if "psnr" in have:
-            cols.append("psnr")
+        cols += [p for p in ("psnr", "psnr_e", "psnr_h", "psnr_t") if p in have]
         losses = [m for m in ("val_loss_denoiser", "val_loss_descriptor") if m in have]
         if self.metric in losses or not cols:
             cols += [m for m in losses if m == self.metric or not any(t in have for t in TASKS)]
@@ -168,18 +167,29 @@ def _differing_keys(infos: Sequence[RunInfo]) -> list[str]:
 
 
 def _baseline_rows(rows: list[Row]) -> list[Row]:
-    """The baselines benchmarked with the runs (the first run that has each)."""
+    """The baselines benchmarked with the runs (the first run that has each).
+
+    Descriptor baselines (raw, sift) show their mAP; denoiser baselines (nlmeans) their PSNR per
+    level, which does not depend on the run (their mAP with each run's descriptor stays in the
+    run's benchmark.json).
+    """
     seen: dict[str, Row] = {}
     for r in rows:
         if r.info is None or r.status != "finished":
             continue
+        den_bases = r.info.denoising_baselines()
         for name, head in r.info.baselines().items():
-            if name in seen or not head:
+            # a denoiser baseline's mAP (nlmeans+hardnet) used that run's own descriptor: not a row
+            # that stands for every run; its PSNR per level (below) does
+            if name in seen or not head or name.partition("+")[0] in den_bases:
                 continue
             m = {t: float(head[t]) for t in TASKS if t in head}
             if m:
                 m["total"] = sum(m.values()) / len(m)
             seen[name] = Row(f"{name} (baseline)", None, {}, "finished", m, baseline=True)
+        for name, psnr in den_bases.items():  # nlmeans: PSNR per level of the test patches, as the runs'
+            if psnr and name not in seen:
+                seen[name] = Row(f"{name} (baseline)", None, {}, "finished", dict(psnr), baseline=True)
     return list(seen.values())
 
 

@@ -2,7 +2,8 @@
 
 Metrics (``hpdesc.experiments.sweepfile.METRICS``): ``verification``, ``matching``,
 ``retrieval`` (mAP of the run's descriptor on the test split, fractions in [0, 1]), ``total``
-(their mean), ``psnr`` (dB of the denoised test patches), ``val_loss_<stage>`` (the lowest
+(their mean), ``psnr`` (dB of the denoised test patches), ``psnr_e`` / ``psnr_h`` / ``psnr_t`` (the
+same per noise level, from the run's denoising table), ``val_loss_<stage>`` (the lowest
 validation loss over the stage's epochs) and ``loss_<stage>`` (the last epoch's training loss).
 """
 
@@ -18,6 +19,19 @@ from hpdesc.training.callbacks import read_history
 from hpdesc.training.run import RunDir
 
 STAGES = ("denoiser", "descriptor")
+
+
+PSNR_LEVELS = ("e", "h", "t")  # psnr_e, psnr_h, psnr_t: denoised PSNR (dB) per noise level
+
+
+def level_psnr(rows: dict) -> dict:
+    """``{"psnr_e": dB, "psnr_h": dB, "psnr_t": dB}`` from a denoising table's rows (those it has)."""
+    out = {}
+    for lv in PSNR_LEVELS:
+        v = (rows.get(lv) or {}).get("psnr_denoised") if isinstance(rows, dict) else None
+        if isinstance(v, (int, float)):
+            out[f"psnr_{lv}"] = float(v)
+    return out
 
 
 def is_complete(path) -> bool:
@@ -59,6 +73,12 @@ class RunInfo:
         res = self.benchmark.get("results", {}).get(name, {}) if name else {}
         return dict(res.get("headline", {}))
 
+    def denoising_baselines(self) -> dict[str, dict]:
+        """``{denoiser baseline: level PSNR metrics}`` from the run's denoising table (not the run's own)."""
+        den = (self.config.get("denoiser") or {}).get("name")
+        return {k: level_psnr(rows) for k, rows in (self.benchmark.get("denoising") or {}).items()
+                if k != den and isinstance(rows, dict)}
+
     def baselines(self) -> dict[str, dict]:
         """``{baseline name: headline}`` of the baselines benchmarked with the run."""
         name = self.benchmark.get("run")
@@ -76,6 +96,8 @@ class RunInfo:
         psnr = (self.benchmark.get("psnr") or {}).get("denoised")
         if psnr is not None:
             out["psnr"] = float(psnr)
+        den = (self.config.get("denoiser") or {}).get("name")
+        out.update(level_psnr((self.benchmark.get("denoising") or {}).get(den) or {}))
         for stage, rows in self.history.items():
             val = [r["val_loss"] for r in rows if r.get("val_loss") is not None]
             if val:  # the lowest number; NaN (a diverged epoch) only if every epoch was NaN

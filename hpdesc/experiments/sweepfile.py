@@ -60,6 +60,7 @@ MODES = ("grid", "greedy")
 # metric -> which direction is better
 METRICS: dict[str, str] = {
     "total": "max", "verification": "max", "matching": "max", "retrieval": "max", "psnr": "max",
+    "psnr_e": "max", "psnr_h": "max", "psnr_t": "max",
     "val_loss_denoiser": "min", "val_loss_descriptor": "min",
     "loss_denoiser": "min", "loss_descriptor": "min",
 }
@@ -350,6 +351,12 @@ def _check_components(spec: SweepSpec, rc: C.RunConfig, choice: Mapping[int, int
         _reraise(where, what, exc)
 
     V.check_components(rc, cache=checked, on_error=locate)
+    from hpdesc.training.bench import check_baselines
+
+    try:
+        check_baselines(rc)
+    except HpdescError as exc:
+        _reraise(_where(spec, None), f"combination {_describe(spec, choice)}", exc)
 
 
 def load_sweep(path, *, sets: Iterable[str] = (), out=None, validate_components: bool = True) -> SweepSpec:

@@ -16,6 +16,17 @@ def _psnr_db(mse: float) -> float:
     return float("inf") if mse == 0 else round(float(10.0 * np.log10(255.0 ** 2 / mse)), 3)
 
 
+class Meters:
+    """Several meters fed the same patches (``add(clean, noisy, denoised, sequence)``)."""
+
+    def __init__(self, *meters):
+        self.meters = [m for m in meters if m is not None]
+
+    def add(self, clean, noisy, denoised, sequence: str | None = None) -> None:
+        for m in self.meters:
+            m.add(clean, noisy, denoised, sequence=sequence)
+
+
 class PsnrMeter:
     """Accumulates squared errors so PSNR over many sequences is one number."""
 
@@ -23,7 +34,7 @@ class PsnrMeter:
         self.se = {"noisy": 0.0, "denoised": 0.0}
         self.n = 0
 
-    def add(self, clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray) -> None:
+    def add(self, clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray, sequence: str | None = None) -> None:
         c = clean.astype(np.float64)
         self.se["noisy"] += float(np.sum((noisy.astype(np.float64) - c) ** 2))
         self.se["denoised"] += float(np.sum((denoised.astype(np.float64) - c) ** 2))
@@ -58,6 +69,38 @@ def denoising_psnr(denoiser, ds, sequences: Sequence[str], reporter: Reporter | 
     return meter.result()
 
 
+def denoising_table(denoiser, ds, sequences: Sequence[str], name: str, split: str | None = None,
+                    reporter: Reporter | None = None, ssim: bool = True, psnr_meter: PsnrMeter | None = None):
+    """The denoising table of ``denoiser`` (a model, None = identity) over ``sequences`` (nothing written).
+
+    Returns a :class:`hpdesc.benchmark.denoising.DenoisingResult` labelled ``name``: PSNR / SSIM of
+    the noisy and denoised patches against clean, per level, sequence type and mean.
+    ``psnr_meter``: also fed every sequence (the one-number PSNR of a run).
+    """
+    from hpdesc.benchmark.denoising import DenoisingMeter
+
+    pipe = Pipeline(denoiser, None)
+    meter = DenoisingMeter(ssim=ssim)
+    both = Meters(meter, psnr_meter)
+    reporter = reporter or Reporter()
+    sequences = list(sequences)
+    reporter.start(f"denoising table: {name}", len(sequences))
+    for s in sequences:
+        noisy = ds.patches(s, kind="noisy")
+        clean = ds.patches(s, kind="clean")
+        both.add(clean, noisy, pipe.denoise(noisy), sequence=s)
+        reporter.advance(1)
+    reporter.done()
+    return table_result(meter, name, ds, split)
+
+
+def table_result(meter, name: str, ds, split: str | None):
+    """A :class:`~hpdesc.benchmark.denoising.DenoisingResult` from a filled DenoisingMeter."""
+    from hpdesc.benchmark.denoising import DenoisingResult
+
+    return DenoisingResult(name, str(Path(ds.path).resolve()), split, meter.result())
+
+
 def denoised_config(ds, split: str | None, denoiser: str | None, run_dir: str | None) -> dict:
     """The ``config`` attribute of a denoised file: the dataset, the denoiser (a name, or ``run``), the run."""
     return {"dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "run_dir": run_dir,
@@ -87,4 +130,4 @@ def write_denoised_dataset(pipe: Pipeline, ds, sequences: Sequence[str], out, co
     return config["psnr"]
 
 
-__all__ = ["PsnrMeter", "denoised_config", "denoising_psnr", "write_denoised_dataset"]
+__all__ = ["Meters", "PsnrMeter", "denoised_config", "denoising_psnr", "denoising_table", "table_result", "write_denoised_dataset"]

@@ -42,7 +42,7 @@ def describe_sequences(pipe: Pipeline, ds, sequences: Sequence[str], kind: str =
             patches = ds.array(kind)[lo:hi]
             den = pipe.denoise(patches) if kind == "noisy" else patches
             if psnr_meter is not None and kind == "noisy" and pipe.denoiser is not None:
-                psnr_meter.add(ds.array("clean")[lo:hi], patches, den)
+                psnr_meter.add(ds.array("clean")[lo:hi], patches, den, sequence=s)
             parts.append(pipe.describe(den, denoise=False))
         desc = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else
                                                   np.zeros((0, N_IMAGES, pipe.dim), np.float32))
