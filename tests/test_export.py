@@ -8,6 +8,9 @@ and with `hpdesc describe`'s bfloat16 descriptors. The docs/deploying.md snippet
 
 from __future__ import annotations
 
+import fcntl
+import os
+
 import re
 import sys
 from pathlib import Path
@@ -30,21 +33,34 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "deploying.md"
 MIXED = [s for s in TINY if not s.startswith("training.precision")] + ["benchmark.baselines=[]"]
 
 
-# one worker trains the module's run and makes its exports once (pyproject: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("export")
+def _shared(tmp_path_factory, name: str, make) -> Path:
+    """``make(path)`` once per test session, also across xdist workers (they share the base temp's
+    parent; an flock serialises them), so the tiny run is trained and each export made only once."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    target, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            make(target)
+            done.touch()
+    return target
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    return make_tiny_dataset(tmp_path_factory.mktemp("data") / "tiny.h5", n_seq=4, n_patches=8)
+    return _shared(tmp_path_factory, "export-tiny.h5",
+                   lambda p: make_tiny_dataset(p, n_seq=4, n_patches=8))
 
 
 @pytest.fixture(scope="module")
 def run(tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "run"
-    res = hpdesc.train(data=tiny_data, sets=MIXED, epochs=1, out=out)
-    assert res.finished and res.config.training.precision == "mixed"
-    return Path(res.run_dir)
+    def train(out):
+        res = hpdesc.train(data=tiny_data, sets=MIXED, epochs=1, out=out)
+        assert res.finished and res.config.training.precision == "mixed"
+
+    return _shared(tmp_path_factory, "export-run", train)
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +89,18 @@ def hpdesc32(run):
 
 @pytest.fixture(scope="module")
 def exported(run, tmp_path_factory):
-    """``exported(what, fmt)``: the run's export folder, made once per module (exports cost a second or two)."""
-    root = tmp_path_factory.mktemp("exports")
-    made: dict = {}
+    """``exported(what, fmt)``: the run's export folder, made once per session (exports cost seconds)."""
 
-    def get(what: str, fmt: str):
-        if (what, fmt) not in made:
-            if (what, fmt) == ("pipeline", "onnx"):  # this one through the CLI, with its defaults
-                res = CliRunner().invoke(app, ["export", "--run", str(run), "--out", str(root / "pipeline-onnx")])
-                assert res.exit_code == 0, res.output
-                assert f"wrote {root / 'pipeline-onnx' / 'model.onnx'}" in " ".join(res.output.split())
-            else:
-                hpdesc.export_run(run=run, what=what, format=fmt, out=root / f"{what}-{fmt}")
-            made[what, fmt] = root / f"{what}-{fmt}"
-        return made[what, fmt]
+    def make(what: str, fmt: str, out: Path) -> None:
+        if (what, fmt) == ("pipeline", "onnx"):  # this one through the CLI, with its defaults
+            res = CliRunner().invoke(app, ["export", "--run", str(run), "--out", str(out)])
+            assert res.exit_code == 0, res.output
+            assert f"wrote {out / 'model.onnx'}" in " ".join(res.output.split())
+        else:
+            hpdesc.export_run(run=run, what=what, format=fmt, out=out)
+
+    def get(what: str, fmt: str) -> Path:
+        return _shared(tmp_path_factory, f"export-{what}-{fmt}", lambda out: make(what, fmt, out))
 
     return get
 
