@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -110,3 +111,36 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     import json
 
     write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+@contextlib.contextmanager
+def atomic_folder(out: Path):
+    """Yield a temporary sibling folder; on success it replaces ``out`` whole (an existing ``out`` is
+    moved aside first and removed after, restored if the rename fails); on any error the temporary
+    folder is removed and ``out`` is left as it was. The caller decides whether ``out`` may be replaced."""
+    out = Path(out)
+    make_dirs(out.parent, target=out)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        yield tmp
+        if out.exists():  # moved aside, then removed
+            old = out.parent / f"{tmp.name}.old"
+            os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except OSError as exc:
+            if old is not None:
+                os.replace(old, out)
+                old = None
+            raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)

@@ -255,18 +255,24 @@ def check_distribute(mode: str, lr_scaling: str) -> None:
         raise ConfigError(f"training.lr_scaling must be one of {', '.join(LR_SCALINGS)}, got {lr_scaling!r}")
 
 
-def unused_descriptor_settings(cfg: RunConfig) -> list[str]:
-    """Descriptor-stage components set away from the defaults although no descriptor is trained."""
-    if cfg.trains_descriptor:
-        return []
-    out = [f"descriptor.{k}" for k in cfg.descriptor.params]
-    for sec in ("descriptor_loss", "descriptor_optimizer"):
+def _changed_components(cfg: RunConfig, sections) -> list[str]:
+    """The components of ``sections`` set away from the defaults: a changed name, or changed parameters."""
+    out = []
+    for sec in sections:
         comp, default = cfg.component(sec), default_layer()[sec]
         if not same_component(comp.name, default["name"]):
             out.append(f"{sec} = {comp.name!r}")
         else:
             out += [f"{sec}.{k}" for k, v in comp.params.items() if k not in default or default[k] != v]
     return out
+
+
+def unused_descriptor_settings(cfg: RunConfig) -> list[str]:
+    """Descriptor-stage components set away from the defaults although no descriptor is trained."""
+    if cfg.trains_descriptor:
+        return []
+    return [f"descriptor.{k}" for k in cfg.descriptor.params] + _changed_components(cfg, ("descriptor_loss",
+                                                                                       "descriptor_optimizer"))
 
 
 def unused_denoiser_settings(cfg: RunConfig) -> list[str]:
@@ -276,14 +282,7 @@ def unused_denoiser_settings(cfg: RunConfig) -> list[str]:
     (:func:`hpdesc.validate.check_components` builds it). The ``training.denoiser_*`` budgets are
     not counted: ``--epochs`` sets both stages, and a sweep's base sets them for every combination.
     """
-    out = []
-    for sec in ("denoiser_loss", "denoiser_optimizer"):
-        comp, default = cfg.component(sec), default_layer()[sec]
-        if not same_component(comp.name, default["name"]):
-            out.append(f"{sec} = {comp.name!r}")
-        else:
-            out += [f"{sec}.{k}" for k, v in comp.params.items() if k not in default or default[k] != v]
-    return out
+    return _changed_components(cfg, ("denoiser_loss", "denoiser_optimizer"))
 
 
 def check_denoiser_settings(cfg: RunConfig) -> None:

@@ -22,8 +22,6 @@ Patches are then cut by :mod:`hpdesc.data.extract` and noised by :mod:`hpdesc.da
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -35,7 +33,7 @@ from hpdesc.data.extract import ExtractParams, SequenceSource, build_dataset
 from hpdesc.data.noise import NoiseModel
 from hpdesc.data.photos import crop_view, photo_names
 from hpdesc.data.tasks import TaskMaker
-from hpdesc.atomic import check_writable, make_dirs
+from hpdesc.atomic import atomic_folder, check_writable, make_dirs
 from hpdesc.errors import UsageError, WriteError
 
 GENERATOR_VERSION = 1
@@ -270,9 +268,7 @@ def write_sequences(out_dir, n_sequences: int = DEFAULT_SEQUENCES, seed: int = 0
         raise UsageError(f"{out}: already exists and is not empty; choose a new folder or pass --force")
     check_writable(out, folder=True)
     plan = sequence_plan(int(n_sequences))
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_folder(out) as tmp:  # built whole in a temporary sibling, then renamed into place
         for i, (name, photo, rnd) in enumerate(plan):
             ref, targets, Hs, _info = render_sequence(name, photo, rnd, seed, image_size)
             d = make_dirs(tmp / name, target=out)
@@ -286,19 +282,4 @@ def write_sequences(out_dir, n_sequences: int = DEFAULT_SEQUENCES, seed: int = 0
                 "seed": int(seed), "n_sequences": int(n_sequences), "image_size": int(image_size),
                 "sequences": [name for name, _, _ in plan]}
         (tmp / "hpdesc-synth.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        old = None
-        if out.exists():  # --force: move the old tree aside, put the new one in, then delete the old
-            old = out.with_name(f".{out.name}.old{os.getpid()}")
-            os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except OSError as exc:
-            if old is not None:
-                os.replace(old, out)
-            raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from hpdesc.atomic import make_dirs
+from hpdesc.atomic import atomic_folder, make_dirs  # noqa: F401 - atomic_folder re-exported for hpdesc.export
 from hpdesc.errors import UsageError, WriteError
 from hpdesc.export.graph import CARD, INPUT, ONNX_FILE
 
@@ -91,31 +88,3 @@ def check_out(out: Path) -> None:
                              hint="choose another --out (an earlier export there would be replaced)")
 
 
-@contextlib.contextmanager
-def atomic_folder(out: Path):
-    """Yield a temporary sibling folder; on success it replaces ``out`` (an earlier export) whole."""
-    make_dirs(out.parent, target=out)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    except OSError as exc:
-        raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None
-    old = None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        yield tmp
-        if out.exists():  # an earlier export (check_out): moved aside, then removed
-            old = out.parent / f"{tmp.name}.old"
-            os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except OSError as exc:
-            if old is not None:
-                os.replace(old, out)
-                old = None
-            raise WriteError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
