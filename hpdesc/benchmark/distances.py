@@ -64,15 +64,23 @@ def nearest_neighbours(a: np.ndarray, b: np.ndarray, distance: str = "L2", block
     b_sq = np.einsum("ij,ij->i", b, b)
     idx = np.empty(a.shape[0], dtype=np.int64)
     half_b = 0.5 * b_sq
+    if distance == "L2":
+        # the candidate search runs in float32 (half the cost of the float64 product); its tolerance
+        # covers float32's worst-case rounding of a D-term dot product (D * 2^-24 * |a||b| per
+        # side), so the true nearest row is always a candidate and the float64 re-rank below keeps
+        # the result exact
+        b32 = b.astype(np.float32)
+        half_b32 = half_b.astype(np.float32)
+        rel = 4.0 * (b.shape[1] + 2) * 2.0 ** -24
     for lo in range(0, a.shape[0], block):
         blk = a[lo:lo + block]
         if distance == "L2":
             # |a|^2 is constant per row: rank by |b|^2 / 2 - a.b (one matrix product, few passes)
-            d = blk @ b.T
-            np.subtract(half_b[None, :], d, out=d)
+            d = blk.astype(np.float32) @ b32.T
+            np.subtract(half_b32[None, :], d, out=d)
             scale = 0.5 * (np.einsum("ij,ij->i", blk, blk)[:, None] + b_sq.max())
             best = d.min(axis=1, keepdims=True)
-            tol = 1e-11 * scale
+            tol = (rel * scale).astype(np.float32)
         else:
             d = cross_monotone(blk, b, distance)
             best = d.min(axis=1, keepdims=True)
