@@ -31,6 +31,15 @@ class JaxCluster(Cluster):
     """A :class:`Cluster` whose ``strategy`` is the ``keras.distribution.DataParallel`` in force."""
 
     backend: str = "jax"
+    leave_on_peer_failure: bool = False  # set by make_cluster for a real multi-process run
+
+    def peer_error(self, exc: Exception) -> Exception:
+        """As :meth:`Cluster.peer_error`; in a real multi-process run a peer failure ends this process
+        at once (see :func:`_leave_now`)."""
+        err = super().peer_error(exc)
+        if err is not exc and self.leave_on_peer_failure:
+            _leave_now(self, err)
+        return err
 
     def stats_forward(self, model):
         """The model called on the global batch laid out over the mesh (every worker's rows)."""
@@ -123,9 +132,27 @@ def make_cluster(mode: str, training=None) -> JaxCluster:
     workers, index = jax.process_count(), jax.process_index()
     cluster = JaxCluster(mode, "jax", workers, index, len(devices), max(1, len(devices) // workers), dist)
     if workers > 1:
+        cluster.leave_on_peer_failure = True
         # registered after JAX's own exit hooks (the backend exists now), so it runs before them
         atexit.register(_leave_after_peer_failure, cluster)
     return cluster
+
+
+def _leave_now(cluster: Cluster, err) -> None:
+    """Print ``err`` as the CLI would (``error:`` and ``hint:`` lines) and end the process with status 1.
+
+    Once a peer has died, JAX's coordination agent aborts this process from a background thread
+    (SIGABRT and a C++ stack dump) as soon as it polls the dead peer's error; unwinding to the
+    CLI and the exit hooks can lose that race. The process cannot go on in either case (every
+    collective needs the dead peer), so it reports and leaves before the agent does.
+    """
+    print(f"error: {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"  hint: {err.hint}", file=sys.stderr)
+    cluster.remove_scratch()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _leave_after_peer_failure(cluster: Cluster) -> None:
