@@ -97,6 +97,22 @@ def nearest_neighbours(a: np.ndarray, b: np.ndarray, distance: str = "L2", block
 
 
 
+def run_blocks(fn, starts, workers: int | None = None) -> None:
+    """``fn(start)`` for every block start, in ``workers`` threads (default: one per core).
+
+    For loops whose blocks write disjoint slices of a preallocated output: numpy releases the GIL
+    in its array work, so the blocks run in parallel and the result is the sequential one.
+    """
+    starts = list(starts)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(starts)))
+    if workers == 1:
+        for lo in starts:
+            fn(lo)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(fn, starts))  # list(): re-raises a block's error
+
+
 def distances_into(flat: np.ndarray, a_idx: np.ndarray, b_idx: Sequence[np.ndarray], outs: Sequence[np.ndarray],
                    distance: str, block: int, flat_b: np.ndarray | None = None) -> None:
     """``outs[k][j] = dist(flat[a_idx[j]], flat_b[b_idx[k][j]])`` for every pair, in blocks.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpdesc.benchmark.distances import cross_monotone, pair_monotone
+from hpdesc.benchmark.distances import cross_monotone, pair_monotone, run_blocks
 from hpdesc.benchmark.metrics import ap_from_ranks
 from hpdesc.data.images import LEVELS, image_index
 from hpdesc.data.tasks import Tasks
@@ -35,7 +35,8 @@ def _segment_maps(d_seq: np.ndarray, q_seqs: np.ndarray) -> dict[int, np.ndarray
     return maps
 
 
-def retrieval_aps(q_ref, q_pos, d_ref, q_seq, d_seq, protocol="python", distance="L2", block=256) -> np.ndarray:
+def retrieval_aps(q_ref, q_pos, d_ref, q_seq, d_seq, protocol="python", distance="L2", block=256,
+                  workers: int | None = None) -> np.ndarray:
     """Retrieval APs of every query.
 
     Shape: ``q_ref (Q, D)`` query descriptors; ``q_pos (Q, 3, 5, D)`` the positives (images n1..n5
@@ -46,7 +47,9 @@ def retrieval_aps(q_ref, q_pos, d_ref, q_seq, d_seq, protocol="python", distance
     which comes first in the list) + the unmasked distractors with a strictly smaller distance in
     the pool. Each distractor gets a segment (the smallest pool it is in) and a bin (how many of the
     query's 15 positive distances are <= its distance); a per-query histogram over (segment, bin),
-    summed cumulatively, gives every positive's count for every pool at once.
+    summed cumulatively, gives every positive's count for every pool at once. Blocks of queries
+    run in ``workers`` threads (default: one per core); each writes its own rows, so the result
+    does not depend on the number.
     """
     q_ref = np.asarray(q_ref, np.float64)
     d_ref = np.asarray(d_ref, np.float64)
@@ -56,7 +59,8 @@ def retrieval_aps(q_ref, q_pos, d_ref, q_seq, d_seq, protocol="python", distance
     n_pool = len(POOL_SIZES)
     out = np.empty((Q, 3, n_pool)) if protocol == "python" else np.empty((Q, 3))
     m = np.arange(1, _N_POS + 1, dtype=np.float64)
-    for lo in range(0, Q, block):
+
+    def one_block(lo: int) -> None:  # writes out[lo:hi] only: blocks run in threads (numpy releases the GIL)
         hi = min(Q, lo + block)
         B = hi - lo
         qr = q_ref[lo:hi]
@@ -85,6 +89,8 @@ def retrieval_aps(q_ref, q_pos, d_ref, q_seq, d_seq, protocol="python", distance
         else:
             ap = ap_from_ranks(ranks[:, :, n_pool].reshape(-1, _N_POS), _N_POS, "paper")
             out[lo:hi] = ap.reshape(B, 3)
+
+    run_blocks(one_block, range(0, Q, block), workers)
     return out
 
 

@@ -234,13 +234,19 @@ def load_tasks(dataset, split: str, tasks_dir: str | os.PathLike | None = None, 
     parsed task files (True: the benchmark cache directory, a path: that one, False: none), see
     :mod:`hpdesc.benchmark.taskcsv`.
     """
-    dataset.split(split)  # an unknown split lists the available ones
-    tasks = stored_tasks(dataset, split, generated_dir(cache))
+    test = dataset.split(split).get("test", [])  # an unknown split lists the available ones
     if tasks_dir is None:
-        return tasks
+        return stored_tasks(dataset, split, generated_dir(cache))
     tdir = Path(tasks_dir)
     if not tdir.is_dir():
         raise UsageError(f"--tasks {tdir}: no such directory")
+    files = [tdir / VERIF_FILES[k].format(split=split) for k in VERIF_KINDS]
+    files += [tdir / RETR_FILES[k].format(split=split) for k in RETR_KINDS]
+    if all(p.exists() for p in files):  # every part comes from the folder: the stored pairs are not read
+        empty = np.zeros((0, 2), np.int64)
+        tasks = Tasks(split, list(test), {}, empty, empty)
+    else:
+        tasks = stored_tasks(dataset, split, generated_dir(cache))
     counts = {s: dataset.count(s) for s in dataset.sequences}
     for kind in VERIF_KINDS:
         p = tdir / VERIF_FILES[kind].format(split=split)

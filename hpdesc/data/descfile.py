@@ -190,17 +190,62 @@ class DescriptorSet(IndexedFile):
             sha.update(np.ascontiguousarray(ds[lo:lo + _FP_CHUNK_ROWS], dtype=np.float32).tobytes())
         return sha.hexdigest()
 
+    _held: tuple[np.ndarray, dict[str, int]] | None = None
+
+    def hold(self, sequences: Sequence[str]) -> None:
+        """Read these sequences' descriptors once and serve ``get`` / ``load`` from memory until ``release``.
+
+        The benchmark's three tasks each read the test sequences; holding them turns three reads
+        of the file into one. Arrays served from the held copy are read-only views.
+        """
+        arr, starts = self.load(list(dict.fromkeys(sequences)))
+        arr.flags.writeable = False
+        self._held = (arr, starts)
+
+    @property
+    def held(self) -> list[str]:
+        """The sequences :meth:`hold` keeps in memory (empty: none)."""
+        return list(self._held[1]) if self._held is not None else []
+
+    def release(self) -> None:
+        """Drop the copy kept by :meth:`hold` (later reads go to the file again)."""
+        self._held = None
+
+    def close(self) -> None:
+        self.release()
+        super().close()
+
+    def _held_rows(self, sequence: str) -> np.ndarray | None:
+        if self._held is None or sequence not in self._held[1]:
+            return None
+        lo = self._held[1][sequence]
+        return self._held[0][lo:lo + self.count(sequence)]
+
     def get(self, sequence: str) -> np.ndarray:
         """Descriptors of one sequence. Shape: ``(N, 16, D)`` float32."""
-        return self.f["descriptors"][self.rows(sequence)]
+        held = self._held_rows(sequence)
+        return held if held is not None else self.f["descriptors"][self.rows(sequence)]
 
     def load(self, sequences: Sequence[str], images: Sequence[int] | None = None) -> tuple[np.ndarray, dict[str, int]]:
         """Concatenated descriptors of ``sequences`` (optionally only some image columns).
 
         Returns ``(array (R, n_images, D) float32, {sequence: first row})``. The output is allocated
         once and filled in slabs (consecutive sequences of the file are read as one range), so a
-        bulk read costs about one copy of the data.
+        bulk read costs about one copy of the data. While :meth:`hold` keeps them, they come from
+        memory (the held array itself when ``sequences`` is what is held, in the same order).
         """
+        held = self._held
+        if held is not None and all(s in held[1] for s in sequences):
+            order = list(held[1])
+            if images is None and list(sequences) == order[:len(sequences)]:  # a prefix of what is held: a view
+                n = sum(self.count(s) for s in sequences)
+                return held[0][:n], {s: held[1][s] for s in sequences}
+            parts = [self._held_rows(s) for s in sequences]
+            starts = dict(zip(sequences, np.cumsum([0] + [len(x) for x in parts[:-1]]).tolist()))
+            cols = slice(None) if images is None else list(images)
+            if not parts:
+                return np.empty((0, len(IMAGES) if images is None else len(cols), self.dim), np.float32), starts
+            return np.concatenate([x[:, cols] for x in parts]), starts
         ds = self.f["descriptors"]
         n_img = len(IMAGES) if images is None else len(images)
         cols = None if images is None else list(images)

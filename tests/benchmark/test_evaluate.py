@@ -98,3 +98,35 @@ def test_cache_hit_and_invalidation(tiny, tmp_path):
     write_descriptors(desc, seqs, changed, {"dataset": str(tiny["dataset"]), "descriptor": "c"})
     r3 = evaluate(desc, split="a", tasks=["matching"], cache=tmp_path / "cache")
     assert r3.cached == [] and r3.headline["matching"] != r1.headline["matching"]
+
+
+def test_held_descriptors_give_the_same_numbers_as_reads_from_the_file(tiny, tmp_path):
+    # cache=False: the descriptors are read once in a thread while the tasks load; memory=1: never held
+    # (each task reads the file); a cache directory: held after the cache lookups
+    held = evaluate(tiny["descriptors"], split="a", cache=False)
+    unheld = evaluate(tiny["descriptors"], split="a", cache=False, memory=1)
+    late = evaluate(tiny["descriptors"], split="a", cache=tmp_path / "c")
+    assert "read" in held.seconds and "read" not in unheld.seconds and "read" in late.seconds
+    for r in (unheld, late):
+        assert r.headline == held.headline and r.breakdown == held.breakdown
+    cached = evaluate(tiny["descriptors"], split="a", cache=tmp_path / "c")  # all hits: nothing to read
+    assert cached.cached == ["verification", "matching", "retrieval"] and "read" not in cached.seconds
+
+
+def test_a_caller_s_descriptor_set_is_released_after_evaluate(tiny):
+    from hpdesc.data.descfile import open_descriptors
+
+    with open_descriptors(tiny["descriptors"]) as d:
+        evaluate(d, tiny["dataset"], split="a", cache=False)
+        assert d.held == []  # the memory is not kept past the call
+
+
+@pytest.mark.parametrize("protocol", ["python", "paper"])
+def test_retrieval_blocks_in_threads_give_the_sequential_result(protocol):
+    rng = np.random.default_rng(5)
+    q_ref, q_pos, d_ref = rng.normal(size=(37, 6)), rng.normal(size=(37, 3, 5, 6)), rng.normal(size=(900, 6))
+    q_seq, d_seq = rng.integers(0, 4, 37), rng.integers(0, 4, 900)
+    one = retrieval_aps(q_ref, q_pos, d_ref, q_seq, d_seq, protocol, "L2", block=4, workers=1)
+    three = retrieval_aps(q_ref, q_pos, d_ref, q_seq, d_seq, protocol, "L2", block=4, workers=3)
+    assert one.shape[0] == 37 and np.isfinite(one).all()
+    np.testing.assert_array_equal(one, three)

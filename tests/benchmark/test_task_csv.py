@@ -297,3 +297,20 @@ def test_many_distinct_keys_use_a_binary_search():
     assert n == key.size and np.array_equal(np.sort(key)[inv], key)
     inv, n = taskcsv._small_inverse(key[:1000])
     assert n == 1000 and np.array_equal(np.sort(key[:1000])[inv], key[:1000])
+
+
+def test_a_full_tasks_folder_does_not_read_the_stored_pairs(tiny, tmp_path, monkeypatch):
+    from hpdesc.benchmark.evaluate import evaluate
+    from hpdesc.data.store import open_dataset
+
+    tasks = tmp_path / "tasks"
+    with open_dataset(tiny["dataset"]) as ds:
+        T.write_task_csvs(T.load_tasks(ds, "a"), tasks)
+    own = evaluate(tiny["descriptors"], tiny["dataset"], split="a", cache=False)
+    monkeypatch.setattr(T, "stored_tasks", lambda *a: pytest.fail("stored tasks read, though every file replaces them"))
+    full = evaluate(tiny["descriptors"], tiny["dataset"], split="a", tasks_dir=tasks, cache=False)
+    assert full.headline == own.headline and full.breakdown == own.breakdown
+    (tasks / "retr_distractors_split-a.csv").unlink()  # one part missing: the stored one fills it in (and is read)
+    monkeypatch.undo()
+    part = evaluate(tiny["descriptors"], tiny["dataset"], split="a", tasks_dir=tasks, cache=False)
+    assert part.headline == own.headline and any("retr_distractors_split-a.csv not in" in n for n in part.notes)
