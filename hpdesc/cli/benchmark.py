@@ -7,6 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 from typer.core import TyperGroup
+from rich.markup import escape
 
 from hpdesc.cli.common import RichReporter, console, err_console, handle_errors, print_wrote, quiet_import_keras
 
@@ -81,7 +82,7 @@ def register(app: typer.Typer) -> None:
             reporter.done()
         for r in results:
             for n in r.notes:
-                err_console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)
+                err_console.print(f"[yellow]note:[/] {escape(n)}", highlight=False, soft_wrap=True)
         # title and context on lines of their own: a narrow table would squeeze them to its width
         console.print(Text(report.title(results), style="bold"), soft_wrap=True)
         console.print(report.headline_table(results[0]) if len(results) == 1 else report.compare_table(results))
@@ -112,7 +113,7 @@ def register(app: typer.Typer) -> None:
 
         check_writable(out)  # export_csv makes its folders directly
         root = export_csv(descriptors, out, name, sequence)
-        console.print(f"exported {descriptors} to {root}")
+        console.print(f"exported {escape(str(descriptors))} to {escape(str(root))}")
 
     @bench.command("import-csv")
     @handle_errors

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+from rich.markup import escape
 
 from hpdesc.cli.common import RichReporter, console, handle_errors, print_wrote, quiet_import_keras
 
@@ -62,7 +63,7 @@ def _denoise_table(
         table.add_row(*r, style="dim" if r[1] == "noisy input" else None)
     console.print(table)
     first = results[0]
-    console.print(f"[dim]dataset {first.dataset} | split {first.split}[/]", soft_wrap=True, highlight=False)
+    console.print(f"[dim]dataset {escape(str(first.dataset))} | split {escape(str(first.split))}[/]", soft_wrap=True, highlight=False)
     for target in (json_out, md_out, plot):
         if target is not None:
             print_wrote(target, stderr=True)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+from rich.markup import escape
 
 from hpdesc.cli.common import RichReporter, console, err_console, handle_errors, print_wrote, quiet_import_keras
 
@@ -59,7 +60,7 @@ def register(bench: typer.Typer) -> None:
             reporter.done()
         for r in results:
             for n in r.notes:
-                err_console.print(f"[yellow]note:[/] {r.method}: {n}", highlight=False, soft_wrap=True, markup=True)
+                err_console.print(f"[yellow]note:[/] {escape(r.method)}: {escape(n)}", highlight=False, soft_wrap=True, markup=True)
         console.print(report.results_table(results))
         console.print(report.homography_table(results))
         console.print(report.timing_table(results))

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+from rich.markup import escape
 
 from hpdesc.cli.common import console, handle_errors
 
@@ -33,8 +34,8 @@ def _compare(
     comp, written = compare(paths, out, metric=metric, baselines=baselines, curves=curves, sort=sort)
     console.print(rich_table(comp))
     for p in written["figures"]:
-        console.print(f"figure: {p}", highlight=False)
-    console.print(f"report: [bold]{written['markdown']}[/]", highlight=False)
+        console.print(f"figure: {escape(str(p))}", highlight=False)
+    console.print(f"report: [bold]{escape(str(written['markdown']))}[/]", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

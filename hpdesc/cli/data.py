@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.markup import escape
 
 from hpdesc.cli.common import console, handle_errors, print_wrote, progress
 
@@ -95,7 +96,7 @@ def synth(
     kw = {k: v for k, v in (("n_sequences", n_sequences), ("n_patches", patches)) if v is not None}
     path = out or cache.default_dataset_path(seed=seed, **kw)
     if path.exists() and not force:
-        console.print(f"cached: [bold]{path}[/] (use --force to rebuild)")
+        console.print(f"cached: [bold]{escape(str(path))}[/] (use --force to rebuild)")
         return
     bar, update = _bar("generating sequences")
     with bar:

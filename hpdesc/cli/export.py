@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from hpdesc.cli.common import RichReporter, console, handle_errors, print_wrote
 
@@ -31,7 +32,7 @@ def _export(
         res = api.export(run=run, what=what, format=fmt, out=out, progress=rep)
     finally:
         rep.done()
-    console.print(f"{res.what} -> {res.output} {tuple(['B', *res.output_shape])}; exported graph vs float32 Keras: "
+    console.print(f"{res.what} -> {escape(str(res.output))} {tuple(['B', *res.output_shape])}; exported graph vs float32 Keras: "
                   f"max |diff| {res.max_abs_diff:.2g} on {res.checked_patches} patches", soft_wrap=True)
     print_wrote(res.model_file)
     print_wrote(res.path / "MODEL.md")

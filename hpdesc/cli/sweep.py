@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+from rich.markup import escape
 
 from hpdesc.cli.common import RichReporter, console, err_console, handle_errors
 
@@ -13,9 +14,9 @@ SWEEP, OUTPUT = "Sweep", "Output"
 
 
 def _sweep(
-    sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML: [base] run config, [[axis]] key/values, mode, metric, out (docs/reproducing-the-report.md).", show_default=False)],
+    sweep_file: Annotated[Path, typer.Argument(help="Sweep TOML: \\[base] run config, \\[\\[axis]] key/values, mode, metric, out (docs/reproducing-the-report.md).", show_default=False)],
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Runs trained at once (each in its own `python -m hpdesc train` process).", rich_help_panel=SWEEP)] = 1,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", help="KEY=VALUE applied to [base], repeatable: e.g. data.path=nhpatches.h5, training.descriptor_epochs=20.", rich_help_panel=SWEEP)] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", help="KEY=VALUE applied to \\[base], repeatable: e.g. data.path=nhpatches.h5, training.descriptor_epochs=20.", rich_help_panel=SWEEP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate the file and list the runs; train nothing.", rich_help_panel=SWEEP)] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run again the runs that failed (e.g. diverged) last time.", rich_help_panel=SWEEP)] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Sweep directory (default: the file's `out`, else sweeps/<file name>).", rich_help_panel=OUTPUT)] = None,
@@ -35,15 +36,15 @@ def _sweep(
 
     spec = load_sweep(sweep_file, sets=list(set_ or []), out=out)
     total = spec.grid_size if spec.mode == "grid" else sum(len(a.values) for a in spec.axes) or 1
-    console.print(f"[bold]{spec.title or sweep_file}[/]: {spec.mode}, {total} runs at most, metric "
-                  f"{spec.metric}, into {spec.out}", highlight=False)
+    console.print(f"[bold]{escape(str(spec.title or sweep_file))}[/]: {spec.mode}, {total} runs at most, metric "
+                  f"{spec.metric}, into {escape(str(spec.out))}", highlight=False)
     if dry_run:
         if spec.mode == "grid" or not spec.axes:
             for choice in spec.grid():
-                console.print(f"  {run_name(spec, choice)}", highlight=False)
+                console.print(f"  {escape(run_name(spec, choice))}", highlight=False)
         else:
             for a, ax in enumerate(spec.axes):
-                console.print(f"  step {a + 1}: {ax.key} in {', '.join(ax.labels)}", highlight=False)
+                console.print(f"  step {a + 1}: {escape(ax.key)} in {escape(', '.join(ax.labels))}", highlight=False)
         console.print("the sweep file is valid; nothing was trained")
         return
     from hpdesc.experiments.sweep import inprocess_runner
@@ -56,7 +57,7 @@ def _sweep(
         sweep.run()
     except KeyboardInterrupt:
         reporter.done()
-        err_console.print(f"interrupted; run the same command again to continue (finished runs are kept in {spec.out})")
+        err_console.print(f"interrupted; run the same command again to continue (finished runs are kept in {escape(str(spec.out))})")
         raise typer.Exit(130) from None
     finally:
         reporter.done()
@@ -65,13 +66,13 @@ def _sweep(
 
         comp, written = compare([spec.out], Path(spec.out) / "report", metric=spec.metric)
         console.print(rich_table(comp))
-        console.print(f"report: [bold]{written['markdown']}[/]", highlight=False)
+        console.print(f"report: [bold]{escape(str(written['markdown']))}[/]", highlight=False)
     best = sweep.best()
     if best is not None:
-        console.print(f"best by {spec.metric}: [bold]{best.name}[/] ({best.path})", highlight=False)
+        console.print(f"best by {spec.metric}: [bold]{escape(best.name)}[/] ({escape(str(best.path))})", highlight=False)
     failed = sweep.failed
     if failed:
-        err_console.print(f"{len(failed)} run(s) did not finish: {', '.join(it.name for it in failed)}",
+        err_console.print(f"{len(failed)} run(s) did not finish: {escape(', '.join(it.name for it in failed))}",
                           highlight=False)
         raise typer.Exit(1)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+from rich.markup import escape
 
 from hpdesc.cli.common import RichReporter, console, handle_errors
 
@@ -93,7 +94,7 @@ def _train(
     finally:
         reporter.done()
     if not result.finished:
-        console.print(f"run [bold]{result.run_dir}[/] stopped early; continue with "
+        console.print(f"run [bold]{escape(str(result.run_dir))}[/] stopped early; continue with "
                       f"[bold]hpdesc train --resume {result.run_dir}[/]")
         return
     if result.benchmark:
@@ -101,7 +102,7 @@ def _train(
     if result.timings:
         console.print("time per phase (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items()),
                       highlight=False)
-    console.print(f"run directory: [bold]{result.run_dir}[/]")
+    console.print(f"run directory: [bold]{escape(str(result.run_dir))}[/]")
 
 
 def register(app: typer.Typer) -> None:

@@ -80,3 +80,33 @@ def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path):
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert res.returncode == 128 + 15, res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _commands(cmd, path=()):
+    yield path, cmd
+    if getattr(cmd, "commands", None):  # a group (typer vendors its own click)
+        for name, sub in cmd.commands.items():
+            yield from _commands(sub, path + (name,))
+
+
+def test_help_texts_show_their_square_brackets():
+    """Rich markup would swallow ``[base]`` in a help text (it reads it as a style tag): every
+    bracketed word a help text means literally (e.g. TOML tables) must reach the rendered --help."""
+    import re
+
+    import typer
+
+    markup = re.compile(r"^\[/?(bold|dim|red|yellow|green|cyan|italic|b|i)?\]$")
+    checked = 0
+    for path, cmd in _commands(typer.main.get_command(app)):
+        texts = [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        tokens = {t.replace("\\", "") for text in texts for t in re.findall(r"(?:\\?\[)+[A-Za-z_.]+\]+", text)}
+        tokens = {t for t in tokens if not markup.match(t)}
+        if not tokens:
+            continue
+        res = runner.invoke(app, [*path, "--help"], terminal_width=200)
+        assert res.exit_code == 0, path
+        for t in tokens:
+            assert t in res.stdout, f"hpdesc {' '.join(path)} --help lost {t!r}"
+            checked += 1
+    assert checked >= 2  # at least the sweep file's [base] and [[axis]]

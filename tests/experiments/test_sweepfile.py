@@ -307,3 +307,14 @@ def test_cli_dry_run_lists_the_grid(tmp_path):
     names = [run_name(spec, c) for c in ({0: 0, 1: 0}, {0: 0, 1: 1}, {0: 1, 1: 0}, {0: 1, 1: 1})]
     assert [ln.strip() for ln in res.output.splitlines() if ln.strip() in names] == names
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_prints_titles_paths_and_labels_verbatim(tmp_path):
+    # rich markup would read "[b]" or "[alpha]" as a style tag and drop it
+    from hpdesc.cli.main import app
+
+    text = GOOD.format(out=tmp_path / "out[b]").replace('title = "lr"', 'title = "lr [alpha]"')
+    text = text.replace('labels = ["dncnn", "unet"]', 'labels = ["dncnn[x]", "unet"]')
+    res = CliRunner().invoke(app, ["sweep", str(write(tmp_path, text)), "--dry-run"], terminal_width=300)
+    assert res.exit_code == 0, res.output
+    assert "lr [alpha]" in res.output and "out[b]" in res.output and "dncnn[x]" in res.output
