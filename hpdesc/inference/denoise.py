@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -92,6 +93,40 @@ def denoising_table(denoiser, ds, sequences: Sequence[str], name: str, split: st
         reporter.advance(1)
     reporter.done()
     return table_result(meter, name, ds, split)
+
+
+def baseline_table_rows(model, ds, sequences: Sequence[str], name: str, split: str | None,
+                        reporter: Reporter | None = None, cache=True) -> dict:
+    """The denoising-table rows of a baseline denoiser, computed once per dataset, split and settings.
+
+    A weightless denoiser (nlmeans, gaussian, a plugin's numpy filter) gives the same table for
+    every run on the same data, so a sweep's runs share it through the benchmark cache (key: the
+    dataset's uid, the sequences and their sizes, the denoiser's config and version, hpdesc's
+    version). Models with weights, and datasets without a uid, are always computed.
+    """
+    import json
+
+    from hpdesc import __version__
+    from hpdesc.benchmark import cache as _cache
+    from hpdesc.models.denoisers.classical import NumpyDenoiser
+
+    sequences = list(sequences)
+    cdir = _cache.cache_dir(cache) if isinstance(model, NumpyDenoiser) and ds.uid else None
+    key = None
+    if cdir is not None:
+        from hpdesc import registry
+
+        raw = json.dumps(["denoising-table", ds.uid, split, sequences, [ds.count(s) for s in sequences], name,
+                          model.get_config(), registry.get("denoiser", name).version, __version__],
+                         sort_keys=True, default=str)
+        key = "denoising-" + hashlib.sha256(raw.encode()).hexdigest()
+        hit = _cache.get(cdir, key)
+        if hit is not None:
+            return hit
+    rows = denoising_table(model, ds, sequences, name, split, reporter).rows
+    if key is not None:
+        _cache.put(cdir, key, rows)
+    return rows
 
 
 def table_result(meter, name: str, ds, split: str | None):

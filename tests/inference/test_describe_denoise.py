@@ -163,3 +163,33 @@ def test_bad_input_is_one_line(tiny_data, tmp_path, monkeypatch, args, code, tex
     assert res.exit_code == code, res.output
     assert text in res.output and "Traceback" not in res.output
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_weightless_baseline_table_is_computed_once_per_data_and_settings(tiny_data, tmp_path, monkeypatch):
+    import keras
+
+    from hpdesc import registry
+    from hpdesc.data.store import open_dataset
+    from hpdesc.inference import denoise as D
+
+    calls = []
+    real = D.denoising_table
+    monkeypatch.setattr(D, "denoising_table", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    cache = tmp_path / "cache"
+    with open_dataset(tiny_data) as ds:
+        test = ds.split(ds.config.get("split") or sorted(ds.splits)[0])["test"]
+        nl = registry.build("denoiser", "nlmeans", input_shape=(32, 32, 1))
+        first = D.baseline_table_rows(nl, ds, test, "nlmeans", None, cache=cache)
+        again = D.baseline_table_rows(registry.build("denoiser", "nlmeans", input_shape=(32, 32, 1)), ds, test,
+                                      "nlmeans", None, cache=cache)
+        assert calls == ["nlmeans"] and again == first  # the second run reads the cache
+        assert first["mean"]["psnr_denoised"] > first["mean"]["psnr_noisy"]
+        strong = registry.build("denoiser", "nlmeans", input_shape=(32, 32, 1), h=30.0)
+        other = D.baseline_table_rows(strong, ds, test, "nlmeans", None, cache=cache)  # other settings: computed
+        assert calls == ["nlmeans", "nlmeans"] and other != first
+        D.baseline_table_rows(nl, ds, test[:1], "nlmeans", None, cache=cache)  # other sequences: computed
+        assert len(calls) == 3
+        weights = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(1, 3, padding="same")])
+        for _ in range(2):  # a model with weights is never cached
+            D.baseline_table_rows(weights, ds, test, "dncnn", None, cache=cache)
+        assert calls[3:] == ["dncnn", "dncnn"]
