@@ -115,38 +115,31 @@ def _default_split(config: dict, splits: dict) -> str:
 
 
 class _Hold:
-    """Read the tasks' descriptors into memory once (:meth:`DescriptorSet.hold`), maybe in a thread.
+    """Read the tasks' descriptors into memory once (:meth:`DescriptorSet.hold`), in a thread.
 
     Each task reads the test sequences on its own; with two or more to compute, one read into
-    memory replaces two or three reads of the file (a third of the run on a 500 MB file). Without
-    a cache the read starts before the task files are parsed and overlaps with it (h5py releases
-    the GIL while it reads); ``wait`` returns the seconds the caller then still waited.
+    memory replaces two or three reads of the file (a third of the run on a 500 MB file). Started
+    before the task files are parsed, the read overlaps with that (h5py releases the GIL while it
+    reads); ``wait`` returns the seconds the caller then still waited.
     """
 
-    def __init__(self, desc: DescriptorSet, names: Sequence[str], memory: int | None, n_tasks: int,
-                 background: bool):
+    def __init__(self, desc: DescriptorSet, names: Sequence[str], memory: int | None, n_tasks: int):
         names = list(dict.fromkeys(names))
         size = sum(desc.count(n) for n in names) * 16 * desc.dim * 4
-        self.active = n_tasks >= 2 and size <= (VERIF_MEMORY_BYTES if memory is None else memory)
         self._pool = None
-        if self.active and background:
+        if n_tasks >= 2 and size <= (VERIF_MEMORY_BYTES if memory is None else memory):
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="hpdesc-read")
             self._future = self._pool.submit(desc.hold, names)
-        elif self.active:
-            self._desc, self._names = desc, names
 
     def wait(self) -> float | None:
         """Seconds waited for the read (None: nothing held); re-raises the read's error."""
-        if not self.active:
+        if self._pool is None:
             return None
         t0 = time.perf_counter()
-        if self._pool is None:
-            self._desc.hold(self._names)
-        else:
-            try:
-                self._future.result()
-            finally:
-                self._pool.shutdown()
+        try:
+            self._future.result()
+        finally:
+            self._pool.shutdown()
         return time.perf_counter() - t0
 
 
@@ -203,7 +196,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASKS, split: 
         cdir = _cache.cache_dir(cache)
         todo = [x for x in TASKS if x in tasks]
         # no cache: no task can be a hit, so the descriptors' read can overlap with parsing the task files
-        early = None if cdir else _Hold(desc, test, memory, len(todo), background=True)
+        early = None if cdir else _Hold(desc, test, memory, len(todo))
         try:
             t = load_tasks(ds, split, tasks_dir, cache=cache)
         finally:
@@ -221,7 +214,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASKS, split: 
         keys = {x: _cache.cache_key(fp, t_hash, protocol, distance, x, EVALUATOR_VERSION) for x in todo} if cdir else {}
         hits = {x: _cache.get(cdir, keys[x]) for x in todo} if cdir else {}
         if early is None:
-            read = _Hold(desc, [*t.names, *test], memory, sum(hits.get(x) is None for x in todo), False).wait()
+            read = _Hold(desc, [*t.names, *test], memory, sum(hits.get(x) is None for x in todo)).wait()
         if read is not None:
             result.seconds["read"] = read  # the tasks' shared read of the descriptors (the part not overlapped)
         for task in todo:
