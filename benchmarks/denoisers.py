@@ -122,7 +122,7 @@ def main() -> None:
                 path = tmp / f"{name.replace(':', '_')}.h5"
                 config = descriptor_config(ds, a.split, lr.config.descriptor.name, name, denoised=True)
                 den = None if name == "identity" else model
-                write_described(Pipeline(den, lr.descriptor), ds, test, path, config, psnr_meter=meter)
+                write_described(Pipeline(den, lr.descriptor), ds, test, path, config, meter=meter)
                 out["map"][name] = evaluate(path, ds, split=a.split, cache=False).to_dict()["headline"]
                 out["full"][name] = meter.result() if den is not None else denoising_table(None, ds, test, name).rows
             else:

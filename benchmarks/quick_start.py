@@ -40,8 +40,8 @@ def main() -> None:
     res = hpdesc.train(denoiser=a.denoiser, descriptor=a.descriptor, sets=a.set, out=a.out)
     wall, cpu = time.perf_counter() - t0, _cpu() - c0
     row = {"run": str(res.run_dir), "status": res.status, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-           "ideal_2core_s": round(cpu / 2, 1), "timings": res.timings, "psnr": res.benchmark.get("psnr"),
-           "headline": {k: v["headline"] for k, v in res.benchmark.get("results", {}).items()}}
+           "ideal_2core_s": round(cpu / 2, 1), "timings": res.timings, "psnr": res.benchmark.psnr,
+           "headline": {r.descriptor: r.headline for r in res.benchmark.results}}
     print(json.dumps(row))
     print(f"quick start: {wall:.0f} s wall, {cpu:.0f} s CPU -> {cpu / 2 / 60:.1f} min on 2 idle cores "
           "(README: under 5 min)")

@@ -245,9 +245,8 @@ def describe_run(run_dir, dataset, split: str | None = None, progress=None) -> P
     ds = open_dataset(dataset) if own else dataset
     try:
         split = split or (lr.config.data.split if lr.config.data.split in ds.splits else sorted(ds.splits)[0])
-        path, _ = describe_run_split(lr.run, lr.config, lr.denoiser, lr.descriptor, ds, split,
-                                     reporter=_reporter(progress))
-        return path
+        return describe_run_split(lr.run, lr.config, lr.denoiser, lr.descriptor, ds, split,
+                                  reporter=_reporter(progress))
     finally:
         if own:
             ds.close()

@@ -2,7 +2,9 @@
 
 Rows: the jitter / noise levels ``e``, ``h``, ``t`` (images e1..e5, h1..h5, t1..t5), the sequence
 types ``i_`` (illumination) and ``v_`` (viewpoint), and ``mean`` (all e, h, t images; the ``ref``
-image, noisy at its own level, is left out as the HPatches tasks' reference). PSNR of a row is
+image, noisy at its own level, is left out as the HPatches tasks' reference). The one-number PSNR
+hpdesc prints (``hpdesc train``, ``hpdesc denoise``, a denoised file's ``psnr``) is this table's
+``mean`` row (:meth:`DenoisingMeter.psnr`): there is one PSNR definition. PSNR of a row is
 ``10 log10(255^2 / MSE)`` with the MSE over every pixel of the row (as
 ``skimage.metrics.peak_signal_noise_ratio`` gives on the row's patches stacked, ``data_range=255``);
 SSIM is the mean over the row's patches of ``skimage.metrics.structural_similarity`` (7x7 window,
@@ -88,6 +90,17 @@ class DenoisingMeter:
             r["patches"] = accs["noisy"].patches
             out[row] = r
         return out
+
+    def psnr(self) -> dict:
+        """The one-number PSNR: ``{"noisy": dB, "denoised": dB}`` of the ``mean`` row (e, h, t images;
+        ``ref`` left out), empty before any ``add``."""
+        return psnr_of(self.result())
+
+
+def psnr_of(rows: dict) -> dict:
+    """The one-number PSNR of a table's rows (its ``mean`` row), as :meth:`DenoisingMeter.psnr`."""
+    mean = rows.get("mean")
+    return {k: mean[f"psnr_{k}"] for k in KINDS} if mean else {}
 
 
 @dataclass
@@ -205,5 +218,5 @@ def plot_bars(results: Sequence[DenoisingResult], path) -> Path:
     return Path(path)
 
 
-__all__ = ["DenoisingMeter", "DenoisingResult", "KINDS", "ROWS", "plot_bars", "psnr_db", "ssim_patches",
+__all__ = ["DenoisingMeter", "DenoisingResult", "KINDS", "ROWS", "plot_bars", "psnr_db", "psnr_of", "ssim_patches",
            "table_rows", "to_markdown", "write_json", "write_markdown"]

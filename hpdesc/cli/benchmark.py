@@ -64,10 +64,8 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
-        from rich.text import Text
-
         from hpdesc import api
-        from hpdesc.benchmark import report
+        from hpdesc.cli.render import print_results
 
         files = ([descriptors] if descriptors is not None else []) + list(compare or [])
         if run is not None or not files:
@@ -83,15 +81,7 @@ def register(app: typer.Typer) -> None:
         for r in results:
             for n in r.notes:
                 err_console.print(f"[yellow]note:[/] {escape(n)}", highlight=False, soft_wrap=True)
-        # title and context on lines of their own: a narrow table would squeeze them to its width
-        console.print(Text(report.title(results), style="bold"), soft_wrap=True)
-        console.print(report.headline_table(results[0]) if len(results) == 1 else report.compare_table(results))
-        for line in report.context_lines(results):
-            console.print(Text(line, style="dim"), soft_wrap=True)
-        if breakdown:
-            for r in results:
-                for t in report.breakdown_tables(r):
-                    console.print(t)
+        print_results(results, breakdown=breakdown)
         for target in (json_out, md_out, plot):
             if target is not None:
                 print_wrote(target, stderr=True)

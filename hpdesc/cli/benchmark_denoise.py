@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
-from rich.markup import escape
 
-from hpdesc.cli.common import RichReporter, console, handle_errors, print_wrote, quiet_import_keras
+from hpdesc.cli.common import RichReporter, handle_errors, print_wrote, quiet_import_keras
 
 DATA, MODEL, OUTPUT = "Data", "Model", "Output"
 
@@ -37,10 +36,8 @@ def _denoise_table(
 
     Example: hpdesc benchmark denoise --compare identity median nlmeans runs/latest-run --plot psnr.png
     """
-    from rich.table import Table
-
     from hpdesc import api
-    from hpdesc.benchmark.denoising import table_rows
+    from hpdesc.cli.render import print_denoising
 
     names, runs = _split_targets(list(compare or []))
     quiet_import_keras()
@@ -51,19 +48,7 @@ def _denoise_table(
                                         markdown=md_out, plot=plot, progress=rep)
     finally:
         rep.done()
-    header, rows = table_rows(results)
-    table = Table(title="Denoising vs clean (PSNR over all pixels; SSIM: skimage, mean over patches)")
-    for i, h in enumerate(header):
-        table.add_column(h, justify="left" if i < 2 else "right")
-    last = None
-    for r in rows:
-        if last is not None and r[0] != last:
-            table.add_section()
-        last = r[0]
-        table.add_row(*r, style="dim" if r[1] == "noisy input" else None)
-    console.print(table)
-    first = results[0]
-    console.print(f"[dim]dataset {escape(str(first.dataset))} | split {escape(str(first.split))}[/]", soft_wrap=True, highlight=False)
+    print_denoising(results)
     for target in (json_out, md_out, plot):
         if target is not None:
             print_wrote(target, stderr=True)

@@ -13,38 +13,20 @@ from hpdesc.cli.common import RichReporter, console, handle_errors
 DATA, MODEL, TRAINING, OUTPUT = "Data", "Model", "Training", "Output"
 
 
-def print_benchmark(bench: dict) -> None:
-    """The end-of-run table: one row per descriptor, the three tasks and their mean (percent)."""
-    from hpdesc.benchmark.report import TableRow, results_table
-    from hpdesc.config import TASKS
+def print_benchmark(bench) -> None:
+    """The end-of-run tables (a :class:`~hpdesc.benchmark.runbench.RunBenchmark`), printed as
+    ``hpdesc benchmark`` and ``hpdesc benchmark denoise`` print theirs; then the one-number PSNR,
+    which is the denoising table's mean row."""
+    from hpdesc.cli.render import print_denoising, print_results
 
-    results = bench.get("results", {})
-    psnr = bench.get("psnr") or {}
-    if results:
-        tasks = [t for t in TASKS if any(t in r.get("headline", {}) for r in results.values())]
-        # the title on a line of its own: a one-task table is narrower than it and would wrap it
-        console.print(f"HPatches benchmark, split {bench.get('split')!r} (test sequences), mAP %",
-                      style="bold", highlight=False, soft_wrap=True)
-        rows = []
-        for name, r in results.items():
-            vals = [r.get("headline", {}).get(t) for t in tasks]
-            mean = sum(v for v in vals if v is not None) / max(1, sum(v is not None for v in vals))
-            rows.append(TableRow([name], [*vals, mean], style="bold green" if name == bench.get("run") else None))
-        console.print(results_table(["descriptor"], [*tasks, "mean"], rows, label_style="bold"))
+    if bench.results:
+        print_results(bench.results)
+    if bench.denoising:
+        print_denoising(bench.denoising)
+    psnr = bench.psnr
     if psnr:
-        console.print(f"PSNR on the test patches: noisy {psnr.get('noisy')} dB -> denoised {psnr.get('denoised')} dB")
-    tables = bench.get("denoising") or {}
-    if tables:  # the denoising table, in short: PSNR per level of the run's denoiser and the baselines
-        levels = ("e", "h", "t", "mean")
-
-        def line(label, rows, key):
-            return f"  {label:<12} " + " / ".join(f"{rows[lv][key]:.2f}" if lv in rows else "-" for lv in levels)
-
-        console.print("PSNR dB per level (e / h / t / mean):", highlight=False)
-        first = next(iter(tables.values()))
-        console.print(line("noisy", first, "psnr_noisy"), highlight=False)
-        for name, rows in tables.items():
-            console.print(line(name, rows, "psnr_denoised"), highlight=False)
+        console.print(f"PSNR on the test patches (e, h, t images): noisy {psnr['noisy']:.2f} dB -> "
+                      f"denoised {psnr['denoised']:.2f} dB", highlight=False)
 
 
 def _train(

@@ -8,88 +8,40 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from hpdesc.benchmark.denoising import DenoisingMeter
 from hpdesc.inference.pipeline import Pipeline
 from hpdesc.progress import Reporter
 
 
-def _psnr_db(mse: float) -> float:
-    """Peak signal-to-noise ratio (dB) of uint8 data with mean squared error ``mse``."""
-    return float("inf") if mse == 0 else round(float(10.0 * np.log10(255.0 ** 2 / mse)), 3)
-
-
-class Meters:
-    """Several meters fed the same patches (``add(clean, noisy, denoised, sequence)``)."""
-
-    def __init__(self, *meters):
-        self.meters = [m for m in meters if m is not None]
-
-    def add(self, clean, noisy, denoised, sequence: str | None = None) -> None:
-        for m in self.meters:
-            m.add(clean, noisy, denoised, sequence=sequence)
-
-
-class PsnrMeter:
-    """Accumulates squared errors so PSNR over many sequences is one number."""
-
-    def __init__(self):
-        self.se = {"noisy": 0.0, "denoised": 0.0}
-        self.n = 0
-
-    def add(self, clean: np.ndarray, noisy: np.ndarray, denoised: np.ndarray, sequence: str | None = None) -> None:
-        c = clean.astype(np.float64)
-        self.se["noisy"] += float(np.sum((noisy.astype(np.float64) - c) ** 2))
-        self.se["denoised"] += float(np.sum((denoised.astype(np.float64) - c) ** 2))
-        self.n += c.size
-
-    def result(self) -> dict:
-        """``{"noisy": dB, "denoised": dB}`` against the clean patches (empty before any ``add``)."""
-        return {k: _psnr_db(se / self.n) for k, se in self.se.items()} if self.n else {}
-
-
-def _denoised_sequences(pipe: Pipeline, ds, sequences: Sequence[str], meter: PsnrMeter,
+def _denoised_sequences(pipe: Pipeline, ds, sequences: Sequence[str], meter: DenoisingMeter,
                         reporter: Reporter) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     """Yield ``(sequence, denoised, clean)`` uint8 ``(N, 16, 32, 32)``, adding each to ``meter``."""
     for s in sequences:
         noisy = ds.patches(s, kind="noisy")
         clean = ds.patches(s, kind="clean")
         den = pipe.denoise(noisy)
-        meter.add(clean, noisy, den)
+        meter.add(clean, noisy, den, sequence=s)
         reporter.advance(1)
         yield s, den, clean
 
 
-def denoising_psnr(denoiser, ds, sequences: Sequence[str], reporter: Reporter | None = None) -> dict:
-    """PSNR (dB) of noisy and denoised vs clean over ``sequences`` (nothing written)."""
-    pipe = Pipeline(denoiser, None)
-    meter = PsnrMeter()
-    reporter = reporter or Reporter()
-    reporter.start("denoising the test sequences", len(sequences))
-    for _ in _denoised_sequences(pipe, ds, sequences, meter, reporter):
-        pass
-    reporter.done()
-    return meter.result()
-
-
 def denoising_table(denoiser, ds, sequences: Sequence[str], name: str, split: str | None = None,
-                    reporter: Reporter | None = None, ssim: bool = True, psnr_meter: PsnrMeter | None = None):
+                    reporter: Reporter | None = None, ssim: bool = True):
     """The denoising table of ``denoiser`` (a model, None = identity) over ``sequences`` (nothing written).
 
     Returns a :class:`hpdesc.benchmark.denoising.DenoisingResult` labelled ``name``: PSNR / SSIM of
-    the noisy and denoised patches against clean, per level, sequence type and mean.
-    ``psnr_meter``: also fed every sequence (the one-number PSNR of a run).
+    the noisy and denoised patches against clean, per level, sequence type and mean (whose PSNR is
+    the one-number PSNR, :func:`hpdesc.benchmark.denoising.psnr_of`).
     """
-    from hpdesc.benchmark.denoising import DenoisingMeter
-
     pipe = Pipeline(denoiser, None)
     meter = DenoisingMeter(ssim=ssim)
-    both = Meters(meter, psnr_meter)
     reporter = reporter or Reporter()
     sequences = list(sequences)
     reporter.start(f"denoising table: {name}", len(sequences))
     for s in sequences:
         noisy = ds.patches(s, kind="noisy")
         clean = ds.patches(s, kind="clean")
-        both.add(clean, noisy, pipe.denoise(noisy), sequence=s)
+        meter.add(clean, noisy, pipe.denoise(noisy), sequence=s)
         reporter.advance(1)
     reporter.done()
     return table_result(meter, name, ds, split)
@@ -147,22 +99,23 @@ def write_denoised_dataset(pipe: Pipeline, ds, sequences: Sequence[str], out, co
     """Denoise ``sequences`` of ``ds`` into the ``hpdesc.denoised`` file ``out`` (atomic).
 
     The clean patches are copied beside the denoised ones; ``config["psnr"]`` is set to the PSNR
-    over all sequences before the file is closed, and returned.
+    (the denoising table's ``mean`` row: e, h, t images, ``ref`` left out) before the file is
+    closed, and returned.
     """
     from hpdesc.data.denoised import write_denoised
 
     reporter = reporter or Reporter()
     sequences = list(sequences)
-    meter = PsnrMeter()
+    meter = DenoisingMeter(ssim=False)
     reporter.start(f"denoising {len(sequences)} sequences", len(sequences))
 
     def items():
         yield from _denoised_sequences(pipe, ds, sequences, meter, reporter)
-        config["psnr"] = meter.result()  # stored after the last item
+        config["psnr"] = meter.psnr()  # stored after the last item
 
     write_denoised(out, sequences, [ds.count(s) for s in sequences], items(), config, splits=splits)
     reporter.done()
     return config["psnr"]
 
 
-__all__ = ["Meters", "PsnrMeter", "denoised_config", "denoising_psnr", "denoising_table", "table_result", "write_denoised_dataset"]
+__all__ = ["baseline_table_rows", "denoised_config", "denoising_table", "table_result", "write_denoised_dataset"]

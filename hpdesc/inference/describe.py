@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from hpdesc.data.batches import N_IMAGES
-from hpdesc.inference.denoise import PsnrMeter
+from hpdesc.benchmark.denoising import DenoisingMeter
 from hpdesc.inference.pipeline import Pipeline, is_identity
 from hpdesc.progress import Reporter
 
@@ -26,11 +26,12 @@ CHUNK_ROWS = 2048  # patch rows (x 16 images, 16 KiB each) read from HDF5 at a t
 
 
 def describe_sequences(pipe: Pipeline, ds, sequences: Sequence[str], kind: str = "noisy",
-                       psnr_meter: PsnrMeter | None = None, progress=None, chunk_rows: int = CHUNK_ROWS):
+                       meter: DenoisingMeter | None = None, progress=None, chunk_rows: int = CHUNK_ROWS):
     """Yield ``(sequence, (N, 16, D))`` for each sequence (denoising ``kind`` patches first).
 
     Patches are streamed from HDF5 ``chunk_rows`` rows at a time, so memory holds one chunk of
     patches plus one sequence's descriptors, whatever the size of the dataset (docs/scaling.md).
+    ``meter``: also fed the clean, noisy and denoised patches (the denoising table on the way).
     """
     total = len(sequences)
     chunk_rows = max(1, int(chunk_rows))
@@ -41,8 +42,8 @@ def describe_sequences(pipe: Pipeline, ds, sequences: Sequence[str], kind: str =
             hi = min(r.stop, lo + chunk_rows)
             patches = ds.array(kind)[lo:hi]
             den = pipe.denoise(patches) if kind == "noisy" else patches
-            if psnr_meter is not None and kind == "noisy" and pipe.denoiser is not None:
-                psnr_meter.add(ds.array("clean")[lo:hi], patches, den, sequence=s)
+            if meter is not None and kind == "noisy" and pipe.denoiser is not None:
+                meter.add(ds.array("clean")[lo:hi], patches, den, sequence=s)
             parts.append(pipe.describe(den, denoise=False))
         desc = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else
                                                   np.zeros((0, N_IMAGES, pipe.dim), np.float32))
@@ -52,7 +53,7 @@ def describe_sequences(pipe: Pipeline, ds, sequences: Sequence[str], kind: str =
 
 
 def write_described(pipe: Pipeline, ds, sequences, out, config: dict, reporter: Reporter | None = None,
-                    kind: str = "noisy", psnr_meter: PsnrMeter | None = None) -> Path:
+                    kind: str = "noisy", meter: DenoisingMeter | None = None) -> Path:
     """Describe ``sequences`` of ``ds`` into the descriptor file ``out`` (atomic, streamed)."""
     from hpdesc.data.descfile import write_descriptors
 
@@ -64,7 +65,7 @@ def write_described(pipe: Pipeline, ds, sequences, out, config: dict, reporter: 
     def tick(done, total):
         reporter.advance(1)
 
-    items = describe_sequences(pipe, ds, sequences, kind=kind, psnr_meter=psnr_meter, progress=tick)
+    items = describe_sequences(pipe, ds, sequences, kind=kind, meter=meter, progress=tick)
     write_descriptors(out, sequences, items, config, counts=counts, dim=pipe.dim)
     reporter.done()
     return Path(out)
@@ -95,14 +96,22 @@ def descriptor_config(ds, split: str | None, descriptor: str, denoiser: str | No
     }
 
 
+def models_mtime(run, stages=("denoiser", "descriptor")) -> list[float]:
+    """The modification times of a run's saved models of ``stages`` (those that exist): a cache key part.
+
+    The one spelling of it (a list, also for one model), so every descriptor file a run's models
+    made is keyed the same way.
+    """
+    return [round(run.model(s).stat().st_mtime, 3) for s in stages if run.model(s).exists()]
+
+
 def run_descriptor_config(run, cfg, ds, split: str, denoised: bool) -> dict:
     """The ``config`` attribute of a run's descriptor file (also its cache key)."""
     return descriptor_config(
         ds, split, cfg.descriptor.name, cfg.denoiser.name, denoised=denoised, run=run,
         from_run=(cfg.denoiser.name, cfg.descriptor.name),
         denoiser_component=cfg.denoiser.to_dict(), descriptor_component=cfg.descriptor.to_dict(),
-        models_mtime=[round(run.model(s).stat().st_mtime, 3) for s in ("denoiser", "descriptor")
-                      if run.model(s).exists()])
+        models_mtime=models_mtime(run))
 
 
 def cached_ok(path: Path, config: dict) -> bool:
@@ -134,27 +143,18 @@ def run_descriptors_path(run, split: str, trained_split: str) -> Path:
 
 
 def describe_run_split(run, cfg, denoiser, descriptor, ds, split: str, out: Path | None = None,
-                       reporter: Reporter | None = None) -> tuple[Path, dict]:
-    """Describe the test sequences of ``split`` with a run's models; returns (path, psnr dict).
+                       reporter: Reporter | None = None) -> Path:
+    """Describe the test sequences of ``split`` with a run's models; returns the descriptor file.
 
     ``cfg``: the run's resolved configuration; ``denoiser`` / ``descriptor``: its loaded models.
     """
     test = ds.split(split).get("test", [])
     out = Path(out) if out is not None else run_descriptors_path(run, split, cfg.data.split)
     config = run_descriptor_config(run, cfg, ds, split, denoised=not is_identity(denoiser))
-    psnr_path = out.with_suffix(".psnr.json")
-    if cached_ok(out, config):
-        psnr = json.loads(psnr_path.read_text()) if psnr_path.exists() else {}
-        return out, psnr
-    pipe = Pipeline(denoiser, descriptor)
-    meter = PsnrMeter()
-    write_described(pipe, ds, test, out, config, reporter, psnr_meter=meter)
-    psnr = meter.result()
-    from hpdesc.atomic import write_text_atomic
-
-    write_text_atomic(psnr_path, json.dumps(psnr))
-    return out, psnr
+    if not cached_ok(out, config):
+        write_described(Pipeline(denoiser, descriptor), ds, test, out, config, reporter)
+    return out
 
 
-__all__ = ["CHUNK_ROWS", "cached_ok", "describe_run_split", "describe_sequences", "descriptor_config",
+__all__ = ["CHUNK_ROWS", "cached_ok", "describe_run_split", "describe_sequences", "descriptor_config", "models_mtime",
            "run_descriptor_config", "run_descriptors_path", "write_described"]

@@ -10,8 +10,10 @@ import json
 import time
 
 from hpdesc.atomic import write_text_atomic
+from hpdesc.benchmark.denoising import DenoisingResult
+from hpdesc.benchmark.runbench import RunBenchmark
 from hpdesc.errors import UsageError
-from hpdesc.inference.describe import cached_ok, describe_run_split, descriptor_config, write_described
+from hpdesc.inference.describe import cached_ok, describe_run_split, descriptor_config, models_mtime, write_described
 from hpdesc.inference.pipeline import Pipeline
 from hpdesc.progress import Reporter
 from hpdesc.training.run import RunDir
@@ -20,15 +22,16 @@ from hpdesc.training.run import RunDir
 def check_baselines(cfg) -> None:
     """Every ``benchmark.baselines`` name is a registered descriptor or denoiser (UsageError otherwise).
 
-    Checked before training, so a misspelt baseline fails in a second, not after the run.
+    Checked before training, so a misspelt baseline fails in a second, not after the run; a name
+    two distributions declare is the registry's own error (it lists both qualified spellings).
     """
     from hpdesc import registry
-    from hpdesc.errors import HpdescError
+    from hpdesc.errors import UnknownComponentError
 
     for name in cfg.benchmark.baselines:
         try:
             _kind(name)
-        except HpdescError:
+        except UnknownComponentError:
             known = sorted({e.name for k in ("descriptor", "denoiser") for e in registry.entries(k)})
             raise UsageError(f"benchmark.baselines: {name!r} is neither a descriptor nor a denoiser",
                              hint=f"baselines are descriptors (raw, sift) or denoisers (nlmeans); "
@@ -39,73 +42,72 @@ def _kind(name: str) -> str:
     """A baseline is a descriptor (``raw``, ``sift``: on the noisy patches) or a denoiser (``nlmeans``).
 
     A denoiser baseline is scored with the run's own descriptor on its output, and in the
-    denoising table; a name registered as both is a descriptor.
+    denoising table; a name registered as both is a descriptor. Only "no such descriptor" falls
+    through to the denoisers: any other registry error (an ambiguous name) is raised.
     """
     from hpdesc import registry
+    from hpdesc.errors import UnknownComponentError
 
     try:
         registry.get("descriptor", name)
         return "descriptor"
-    except Exception:  # noqa: BLE001 - not a descriptor: a denoiser, or the registry's own error
+    except UnknownComponentError:
         registry.get("denoiser", name)
         return "denoiser"
 
 
-def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timings: dict | None = None) -> dict:
+def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timings: dict | None = None) -> RunBenchmark:
     """Benchmark a finished run (and the configured baselines) on the test split; writes benchmark.json.
 
-    ``results``: HPatches mAP of the run (``DENOISER+DESCRIPTOR``), of each descriptor baseline on
-    the noisy patches and of the run's descriptor on each denoiser baseline's output
-    (``nlmeans+hardnet``). ``denoising``: the denoising table (PSNR / SSIM per level) of the run's
-    denoiser and of each denoiser baseline (:mod:`hpdesc.benchmark.denoising`).
+    Returns a :class:`~hpdesc.benchmark.runbench.RunBenchmark`: the HPatches
+    :class:`~hpdesc.benchmark.evaluate.BenchmarkResult` of the run (``DENOISER+DESCRIPTOR``), of
+    each descriptor baseline on the noisy patches and of the run's descriptor on each denoiser
+    baseline's output (``nlmeans+hardnet``); the denoising table (PSNR / SSIM per level) of the
+    run's denoiser and of each denoiser baseline (:mod:`hpdesc.benchmark.denoising`).
     """
-    import keras
-
     from hpdesc import registry
+    from hpdesc.atomic import write_json_atomic as write_json
     from hpdesc.benchmark.denoising import DenoisingMeter
     from hpdesc.benchmark.evaluate import evaluate
-    from hpdesc.atomic import write_json_atomic as write_json
-    from hpdesc.inference.denoise import PsnrMeter, baseline_table_rows, denoising_table, table_result
+    from hpdesc.inference.denoise import baseline_table_rows, denoising_table, table_result
+    from hpdesc.training.load import load_keras
 
     reporter = reporter or Reporter()
     timings = timings if timings is not None else {}
     b = cfg.benchmark
     split = cfg.data.split
     test = ds.split(split).get("test", [])
-    denoiser = keras.saving.load_model(run.model("denoiser")) if run.model("denoiser").exists() else None
-    out: dict = {"split": split, "protocol": b.protocol, "tasks": list(b.tasks), "results": {}, "psnr": {},
-                 "denoising": {}}
+    denoiser = load_keras(run.model("denoiser")) if run.model("denoiser").exists() else None
+    out = RunBenchmark(split, b.protocol, list(b.tasks))
     kinds = {base: _kind(base) for base in b.baselines}
     den_name = cfg.denoiser.name
     den_bases = [base for base in b.baselines if kinds[base] == "denoiser" and base != den_name]
 
-    def table_of(model, name, meter=None):
-        return denoising_table(model, ds, test, name, split, reporter, psnr_meter=meter).rows
+    def evaluated(path, label):
+        res = evaluate(path, ds, tasks=b.tasks, split=split, protocol=b.protocol, cache=False)
+        res.descriptor = label
+        out.results.append(res)
 
+    def table(name, rows):
+        out.denoising.append(DenoisingResult(name, str(ds.path), split, rows))
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    if cfg.trains_descriptor:
+        descriptor = load_keras(run.model("descriptor"))
+        path = describe_run_split(run, cfg, denoiser, descriptor, ds, split, reporter=reporter)
+        timings["describe_cpu"] = round(time.process_time() - c0, 2)
+    table(den_name, denoising_table(denoiser, ds, test, den_name, split, reporter).rows)
+    timings["describe"] = round(time.perf_counter() - t0, 2)
     if not cfg.trains_descriptor:
-        t0 = time.perf_counter()
-        meter = PsnrMeter()
-        out["denoising"][den_name] = table_of(denoiser, den_name, meter)
-        out["psnr"] = meter.result()
-        timings["describe"] = round(time.perf_counter() - t0, 2)
         for base in den_bases:  # the same for every run on this data: computed once, then cached
             model = registry.build("denoiser", base, input_shape=(32, 32, 1))
-            out["denoising"][base] = baseline_table_rows(model, ds, test, base, split, reporter)
-        out["timings"] = dict(timings)
-        write_json(run.benchmark, out)
+            table(base, baseline_table_rows(model, ds, test, base, split, reporter))
+        out.timings = dict(timings)
+        write_json(run.benchmark, out.to_dict())
         return out
-    descriptor = keras.saving.load_model(run.model("descriptor"))
-    t0, c0 = time.perf_counter(), time.process_time()
-    path, psnr = describe_run_split(run, cfg, denoiser, descriptor, ds, split, reporter=reporter)
-    timings["describe"] = round(time.perf_counter() - t0, 2)
-    timings["describe_cpu"] = round(time.process_time() - c0, 2)
-    out["psnr"] = psnr
-    out["denoising"][den_name] = table_of(denoiser, den_name)
-    name = f"{den_name}+{cfg.descriptor.name}"
+    out.run = f"{den_name}+{cfg.descriptor.name}"
     t0 = time.perf_counter()
-    res = evaluate(path, ds, tasks=b.tasks, split=split, protocol=b.protocol, cache=False)
-    out["results"][name] = res.to_dict()
-    out["run"] = name
+    evaluated(path, out.run)
     for base in b.baselines:
         if kinds[base] == "denoiser":
             if base == den_name:
@@ -116,24 +118,22 @@ def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timing
             config = descriptor_config(ds, split, cfg.descriptor.name, base, denoised=True, run=run,
                                        from_run=(cfg.descriptor.name,),
                                        descriptor_component=cfg.descriptor.to_dict(),
-                                       models_mtime=round(run.model("descriptor").stat().st_mtime, 3))
-            meter = DenoisingMeter()
-            if not cached_ok(bpath, config) or not bpath.with_suffix(".denoising.json").exists():
-                write_described(Pipeline(model, descriptor), ds, test, bpath, config, reporter, psnr_meter=meter)
-                rows = table_result(meter, base, ds, split).rows
-                write_text_atomic(bpath.with_suffix(".denoising.json"), json.dumps(rows))
-            out["denoising"][base] = json.loads(bpath.with_suffix(".denoising.json").read_text(encoding="utf-8"))
-            out["results"][label] = evaluate(bpath, ds, tasks=b.tasks, split=split, protocol=b.protocol,
-                                             cache=False).to_dict()
+                                       models_mtime=models_mtime(run, ("descriptor",)))
+            tpath = bpath.with_suffix(".denoising.json")
+            if not cached_ok(bpath, config) or not tpath.exists():
+                meter = DenoisingMeter()
+                write_described(Pipeline(model, descriptor), ds, test, bpath, config, reporter, meter=meter)
+                write_text_atomic(tpath, json.dumps(table_result(meter, base, ds, split).rows))
+            table(base, json.loads(tpath.read_text(encoding="utf-8")))
+            evaluated(bpath, label)
             continue
         model = registry.build("descriptor", base, input_shape=(32, 32, 1))
         bpath = run.path / "baselines" / f"{base}.h5"
         config = descriptor_config(ds, split, base)
         if not cached_ok(bpath, config):
             write_described(Pipeline(None, model), ds, test, bpath, config, reporter)
-        out["results"][base] = evaluate(bpath, ds, tasks=b.tasks, split=split, protocol=b.protocol,
-                                        cache=False).to_dict()
+        evaluated(bpath, base)
     timings["evaluate"] = round(time.perf_counter() - t0, 2)
-    out["timings"] = dict(timings)
-    write_json(run.benchmark, out)
+    out.timings = dict(timings)
+    write_json(run.benchmark, out.to_dict())
     return out

@@ -22,6 +22,7 @@ from hpdesc.training import callbacks as cb
 from hpdesc.training import distribute
 from hpdesc.progress import Reporter
 from hpdesc.training.loop import EpochBudget, SessionLimit, fit_stage
+from hpdesc.benchmark.runbench import RunBenchmark
 from hpdesc.training.run import RunDir, set_latest
 
 
@@ -33,7 +34,7 @@ class RunResult:
     config: RunConfig
     status: str  # "finished" or "interrupted" (resume with hpdesc train --resume RUN_DIR)
     history: dict = field(default_factory=dict)
-    benchmark: dict = field(default_factory=dict)
+    benchmark: RunBenchmark | None = None  # the benchmark step's results (RUN/benchmark.json)
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
@@ -134,7 +135,7 @@ def run_training(cfg: RunConfig, run: RunDir, *, reporter: Reporter | None = Non
                     result.benchmark = benchmark_run(cfg, run, ds, reporter, timings)
                 run.update_state(benchmark_done=True, timings=timings)
             elif run.benchmark.exists():
-                result.benchmark = json.loads(run.benchmark.read_text(encoding="utf-8"))
+                result.benchmark = RunBenchmark.from_dict(json.loads(run.benchmark.read_text(encoding="utf-8")))
         result.status = "finished"
         run.update_state(finished=True, timings=timings)
     except SessionLimit:

@@ -61,20 +61,26 @@ def test_identity_denoiser_is_skipped():
         pipe.dim
 
 
-def test_psnr_meter_pools_squared_errors():
-    from hpdesc.inference.denoise import PsnrMeter
+def test_one_psnr_is_the_denoising_tables_mean_row():
+    """The one-number PSNR pools squared errors over the e, h, t images; ``ref`` (image 0) is left out."""
+    from hpdesc.benchmark.denoising import DenoisingMeter, psnr_of
 
-    clean = np.full((2, 4), 100, np.uint8)
-    m = PsnrMeter()
-    assert m.result() == {}
-    m.add(clean[:1], clean[:1] + 10, clean[:1])  # denoised exact: infinite PSNR
-    m.add(clean[1:], clean[1:], clean[1:] + 1)
-    # noisy: MSE (4 * 100 + 0) / 8 = 50; denoised: MSE 4 / 8 = 0.5
-    assert m.result() == {"noisy": round(10 * np.log10(255 ** 2 / 50), 3),
-                          "denoised": round(10 * np.log10(255 ** 2 / 0.5), 3)}
-    exact = PsnrMeter()
+    clean = np.full((2, 16, 2, 2), 100, np.uint8)
+    noisy, den = clean.copy(), clean.copy()
+    noisy[0, 1:] += 10  # e/h/t images of row 0 off by 10
+    noisy[:, 0] = 0  # ref: far off, but not counted
+    den[1, 1:] += 1
+    m = DenoisingMeter(ssim=False)
+    assert m.psnr() == {}
+    m.add(clean[:1], noisy[:1], den[:1], sequence="i_a")
+    m.add(clean[1:], noisy[1:], den[1:], sequence="v_b")
+    # noisy: MSE (15 * 4 * 100 + 0) / (2 * 15 * 4) = 50; denoised: MSE 60 / 120 = 0.5
+    assert m.psnr() == pytest.approx({"noisy": 10 * np.log10(255 ** 2 / 50), "denoised": 10 * np.log10(255 ** 2 / 0.5)})
+    assert m.psnr() == psnr_of(m.result())
+    assert m.psnr()["noisy"] == m.result()["mean"]["psnr_noisy"]
+    exact = DenoisingMeter(ssim=False)
     exact.add(clean, clean, clean)
-    assert exact.result() == {"noisy": float("inf"), "denoised": float("inf")}
+    assert exact.psnr() == {"noisy": float("inf"), "denoised": float("inf")}
 
 
 def test_jitted_predict_is_jax_only(monkeypatch):

@@ -16,7 +16,7 @@ def test_chunked_describe_equals_in_memory(tmp_path):
     from hpdesc.benchmark.evaluate import evaluate
     from hpdesc.data.descfile import open_descriptors, write_descriptors
     from hpdesc.data.store import open_dataset
-    from hpdesc.inference.denoise import PsnrMeter
+    from hpdesc.benchmark.denoising import DenoisingMeter
     from hpdesc.inference.describe import describe_sequences
     from hpdesc.inference.pipeline import Pipeline
 
@@ -27,9 +27,9 @@ def test_chunked_describe_equals_in_memory(tmp_path):
     with open_dataset(data) as ds:
         seqs = list(ds.sequences)
         whole = {s: pipe.describe(ds.patches(s, kind="noisy")) for s in seqs}  # everything in memory
-        m_small, m_big = PsnrMeter(), PsnrMeter()
-        small = dict(describe_sequences(pipe, ds, seqs, psnr_meter=m_small, chunk_rows=3))  # 7 rows: 3+3+1
-        big = dict(describe_sequences(pipe, ds, seqs, psnr_meter=m_big, chunk_rows=10_000))
+        m_small, m_big = DenoisingMeter(ssim=False), DenoisingMeter(ssim=False)
+        small = dict(describe_sequences(pipe, ds, seqs, meter=m_small, chunk_rows=3))  # 7 rows: 3+3+1
+        big = dict(describe_sequences(pipe, ds, seqs, meter=m_big, chunk_rows=10_000))
         assert m_small.result() == m_big.result()
         config = {"dataset": str(data), "dataset_uid": ds.uid, "descriptor": "x", "run_dir": None}
         counts = [ds.count(s) for s in seqs]

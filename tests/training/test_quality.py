@@ -29,8 +29,8 @@ from hpdesc.config import TASKS
 
 def _log(name: str, res) -> None:
     path = os.environ.get("HPDESC_QUALITY_LOG")
-    row = {"test": name, "timings": res.timings, "psnr": res.benchmark.get("psnr"),
-           "headline": {k: v["headline"] for k, v in res.benchmark["results"].items()}}
+    row = {"test": name, "timings": res.timings, "psnr": res.benchmark.psnr,
+           "headline": {r.descriptor: r.headline for r in res.benchmark.results}}
     print(json.dumps(row))
     if path:
         with open(path, "a", encoding="utf-8") as f:
@@ -43,11 +43,11 @@ def test_quick_start_beats_baselines(tmp_path):
     _log("quick_start", res)
     assert res.finished
     b = res.benchmark
-    ours = b["results"]["dncnn+hardnet"]["headline"]
+    ours = b.result("dncnn+hardnet").headline
     for base in ("raw", "sift"):
         for task in TASKS:
-            assert ours[task] > b["results"][base]["headline"][task], (base, task, ours, b["results"][base])
-    assert b["psnr"]["denoised"] > b["psnr"]["noisy"]
+            assert ours[task] > b.result(base).headline[task], (base, task, ours, b.result(base).headline)
+    assert b.psnr["denoised"] > b.psnr["noisy"]
 
 
 def _ffdnet_installed() -> bool:
@@ -71,5 +71,5 @@ def test_ffdnet_ssim_denoises(tmp_path):
     _log("ffdnet_ssim", res)
     assert res.finished
     assert res.config.training.precision == "mixed"
-    psnr = res.benchmark["psnr"]
+    psnr = res.benchmark.psnr
     assert psnr["denoised"] > psnr["noisy"] + 1.0, psnr

@@ -54,6 +54,25 @@ def test_run_directory_contents(trained):
     assert not list(run.rglob(".*.tmp"))  # no half-written files left behind
 
 
+def test_one_psnr_equals_the_tables_mean(trained, capsys):
+    """The PSNR train prints is its denoising table's mean row (e, h, t images), on screen and on disk."""
+    from hpdesc.benchmark.runbench import RunBenchmark
+    from hpdesc.cli.train import print_benchmark
+
+    b = trained.benchmark
+    mean = b.denoising[0].rows["mean"]
+    assert b.denoising[0].denoiser == "dncnn" and b.run == "dncnn+hardnet"
+    assert b.psnr == {"noisy": mean["psnr_noisy"], "denoised": mean["psnr_denoised"]}
+    on_disk = json.loads((Path(trained.run_dir) / "benchmark.json").read_text())
+    assert on_disk["psnr"] == b.psnr and on_disk["denoising"]["dncnn"]["mean"] == mean
+    assert RunBenchmark.from_dict(on_disk).to_dict() == on_disk
+    assert b.result("raw").mean == pytest.approx(on_disk["results"]["raw"]["mean"])
+    print_benchmark(b)
+    out = capsys.readouterr().out
+    assert f"denoised {mean['psnr_denoised']:.2f} dB" in out
+    assert out.count(f"{mean['psnr_denoised']:.2f}") >= 2  # the table's mean row and the one-line PSNR
+
+
 def test_saved_config_reproduces(trained, tiny_data):
     from hpdesc import config as C
 
@@ -136,7 +155,7 @@ def test_cli_train_prints_table(tiny_data, tmp_path, monkeypatch):
         args += ["--set", s]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
-    assert "identity+hardnet" in res.output and "retrieval" in res.output
+    assert "identity+hardnet" in res.output and "Retrieval mAP" in res.output, res.output
     runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1 and runs[0].name.endswith("-identity-hardnet")
     assert hpdesc.latest_run() == runs[0].resolve()
