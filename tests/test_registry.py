@@ -257,3 +257,18 @@ def test_plugin_bad_values_are_user_errors(kind, name, params, needle):
         registry.build(kind, name, **params)
     assert not isinstance(info.value, PluginError) and info.value.exit_code == 2
     assert needle in info.value.message
+
+
+def test_an_ambiguous_baseline_name_is_the_registrys_error(plugins):
+    """A baseline name two distributions declare lists both spellings (not "neither a descriptor nor a denoiser")."""
+    from hpdesc import config as C
+    from hpdesc.training.bench import check_baselines
+
+    cfg = C.resolve(None)
+    cfg.benchmark.baselines = ["hardnet"]
+    with pytest.raises(UsageError, match="declared by several distributions") as info:
+        check_baselines(cfg)
+    assert "fake-plugin:hardnet" in info.value.hint
+    cfg.benchmark.baselines = ["nlmeanz"]
+    with pytest.raises(UsageError, match="neither a descriptor nor a denoiser"):
+        check_baselines(cfg)

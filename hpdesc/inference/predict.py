@@ -27,11 +27,8 @@ def _single_device_jax() -> bool:
 
     if fast_path_off() or keras.backend.backend() != "jax":
         return False
-    try:
-        if keras.distribution.distribution() is not None:
-            return False
-    except Exception:  # noqa: BLE001 - an older Keras without the distribution API
-        pass
+    if keras.distribution.distribution() is not None:
+        return False
     import jax
 
     # several processes (a multi-worker run's chief benchmarking alone): Keras' own predict

@@ -119,43 +119,29 @@ def save_keras(model, path) -> Path:
 
 # -- TensorBoard ------------------------------------------------------------------------------------
 class TensorBoardLog:
-    """Scalar summaries per epoch; uses TensorFlow's summary writer when TensorFlow imports.
+    """Scalar summaries per epoch (TensorBoard's event files, :mod:`hpdesc.training.tbevents`).
 
-    TensorFlow is a dependency of hpdesc, so this works whatever the Keras backend is; if it
-    cannot be imported the logger is a no-op and says so once.
+    Written in plain Python, so logging never loads TensorFlow on the JAX or torch backends; if
+    the folder cannot be written the logger is a no-op and says so once.
     """
 
     def __init__(self, logdir):
+        from hpdesc.training.tbevents import EventWriter
+
         self.logdir = Path(logdir)
         self._writer = None
         self.note = None
         try:
-            import tensorflow as tf
-
-            self._tf = tf
-            self.logdir.mkdir(parents=True, exist_ok=True)
-            self._writer = tf.summary.create_file_writer(str(self.logdir))
-        except Exception as exc:  # noqa: BLE001 - logging must never stop training
+            self._writer = EventWriter(self.logdir)
+        except OSError as exc:  # logging must never stop training
             self.note = f"TensorBoard logs skipped ({type(exc).__name__}: {exc})"
 
     def log(self, epoch: int, values: dict) -> None:
         if self._writer is None:
             return
         try:
-            from tensorflow.core.framework import summary_pb2
-
-            # tf.summary.scalar lives in the separate tensorboard package; write the same
-            # scalar event with the core op and the "scalars" plugin metadata instead
-            md = summary_pb2.SummaryMetadata()
-            md.plugin_data.plugin_name = "scalars"
-            md.data_class = summary_pb2.DATA_CLASS_SCALAR
-            with self._writer.as_default():
-                for k, v in values.items():
-                    if v is not None and k != "epoch":
-                        self._tf.summary.write(k, self._tf.constant(float(v), self._tf.float32),
-                                               step=epoch, metadata=md.SerializeToString())
-            self._writer.flush()
-        except Exception as exc:  # noqa: BLE001 - logging must never stop training
+            self._writer.scalars(epoch, {k: v for k, v in values.items() if v is not None and k != "epoch"})
+        except OSError as exc:  # logging must never stop training
             self.note = f"TensorBoard logs skipped ({type(exc).__name__}: {exc})"
             self._writer = None
 

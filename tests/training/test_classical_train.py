@@ -68,6 +68,13 @@ def test_train_median_hardnet_trains_only_the_descriptor(tiny_data, tmp_path):
     assert set(base) == {"raw (baseline)", "nlmeans (baseline)"}  # nlmeans+hardnet used this run's descriptor
     assert base["nlmeans (baseline)"]["psnr_t"] == pytest.approx(bench["denoising"]["nlmeans"]["t"]["psnr_denoised"])
     assert "total" not in base["nlmeans (baseline)"] and "total" in base["raw (baseline)"]
+    from hpdesc.data.descfile import open_descriptors
+
+    # every descriptor file a run's models made keys the models' mtimes one way: a list
+    with open_descriptors(run / "baselines" / "nlmeans+hardnet.h5") as d:
+        assert d.config["models_mtime"] == [round((run / "descriptor.keras").stat().st_mtime, 3)]
+    with open_descriptors(run / "descriptors_test.h5") as d:
+        assert isinstance(d.config["models_mtime"], list)
 
 
 def test_unknown_baseline_is_refused_before_training(tiny_data, tmp_path):

@@ -78,13 +78,10 @@ class JaxCluster(Cluster):
 
 # -- the distribution in force, and batches laid out over it (also used by the fast path) ------------
 def current_distribution():
-    """The ``keras.distribution`` in force, or None (none set, or a Keras without the distribution API)."""
+    """The ``keras.distribution`` in force, or None (keras>=3.3 always has the distribution API)."""
     import keras
 
-    try:
-        return keras.distribution.distribution()
-    except Exception:  # noqa: BLE001 - an older Keras without the distribution API
-        return None
+    return keras.distribution.distribution()
 
 
 def is_data_parallel(dist) -> bool:

@@ -4,7 +4,8 @@
 its cluster from ``TF_CONFIG`` the standard way. Keras 3's TF trainer runs a step under the
 strategy the model was built in; this module fills three gaps between it and hpdesc's wrappers:
 the per-replica split of this worker's batch (:class:`_TFReplicaTrainer`), the loss division by
-the replica count that Keras' own ``compute_loss`` does (the wrappers override it), and
+the replica count that Keras' own ``compute_loss`` does (the wrappers' ``Trainer.compute_loss``
+override does it, told the count here), and
 synchronized batch norm, switched on only while a step runs so saved models stay portable.
 
 Keras API used beyond the documented one, and why:
@@ -132,28 +133,15 @@ def _split(cluster: Cluster, value):
 
 
 def _patch_for_replicas(trainer, cluster: Cluster) -> None:
-    """Two gaps between Keras 3 and tf.distribute when ``compute_loss`` is overridden.
+    """Two gaps between Keras 3 and tf.distribute when ``compute_loss`` is overridden, closed by
+    :class:`hpdesc.training.wrappers.Trainer`'s own overrides: the loss divided by the replica
+    count, and rank-1 step logs across workers."""
+    from hpdesc.training.wrappers import Trainer
 
-    Keras' own ``compute_loss`` divides the loss by the number of replicas (gradients are summed
-    over replicas); the hpdesc wrappers override it, so the division is done here. And Keras
-    reduces the step's scalar logs with ``axis=0`` across workers, which needs a rank-1 value.
-    """
-    from keras import ops
-
-    if getattr(trainer, "_hpdesc_replicas", False):  # hpdesc's own marker: patched once
-        return
-    n = cluster.num_replicas
-    loss_fn, metrics_fn = trainer.compute_loss, trainer.compute_metrics
-
-    def compute_loss(*args, **kw):
-        loss = loss_fn(*args, **kw)
-        return ops.multiply(loss, ops.cast(1.0 / n, loss.dtype)) if n > 1 else loss
-
-    trainer.compute_loss = compute_loss
-    if cluster.num_workers > 1:
-        trainer.compute_metrics = lambda *a, **k: {name: ops.reshape(v, (1,))
-                                                   for name, v in metrics_fn(*a, **k).items()}
-    trainer._hpdesc_replicas = True
+    if not isinstance(trainer, Trainer):
+        raise TypeError(f"data-parallel training needs an hpdesc Trainer, not {type(trainer).__name__}")
+    trainer.replicas = cluster.num_replicas
+    trainer.rank1_metrics = cluster.num_workers > 1
 
 
 # -- setup ------------------------------------------------------------------------------------------

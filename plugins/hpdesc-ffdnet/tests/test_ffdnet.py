@@ -11,6 +11,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+pytest.importorskip("hpdesc_ffdnet", reason="the hpdesc-ffdnet plugin is not installed (pip install ./plugins/hpdesc-ffdnet)")
+
 from hpdesc_ffdnet.ffdnet import (  # noqa: E402
     NoiseLevelMap,
     PixelShuffle,
