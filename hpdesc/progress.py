@@ -6,6 +6,8 @@ It lives at the bottom layer so every package can report without importing anoth
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 class Reporter:
     """Progress sink of the Python API (no-op); the CLI passes a rich implementation."""
@@ -17,3 +19,22 @@ class Reporter:
     def done(self) -> None: ...
 
     def log(self, message: str) -> None: ...
+
+
+def steps(reporter: Reporter, description: str) -> Callable[[int, int], None]:
+    """The data layer's ``progress(done, total)`` callback, drawn on ``reporter``.
+
+    The first call starts one bar with its ``total``; each call advances it by what was done
+    since the last. (The data layer counts; everything above it reports through a Reporter.)
+    """
+    state = {"done": 0, "started": False}
+
+    def update(done: int, total: int) -> None:
+        if not state["started"]:
+            reporter.start(description, total)
+            state["started"] = True
+        if done > state["done"]:
+            reporter.advance(done - state["done"])
+            state["done"] = done
+
+    return update

@@ -1,4 +1,4 @@
-"""hpdesc.api: the Python API has every option of the CLI, and the option rules live here only."""
+"""hpdesc.api: the Python API has every option of the CLI and maps it onto the domain functions."""
 
 from __future__ import annotations
 
@@ -68,49 +68,50 @@ def test_benchmark_outputs_are_checked_before_the_evaluation(tiny, tmp_path, mon
         api.benchmark(tiny["descriptors"], split="a", json=blocker / "r.json")
 
 
-def test_benchmark_a_run_first_then_files(tiny, tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(api, "describe_run", lambda run, data, split, progress=None:
-                        calls.append((run, data, split)) or tiny["descriptors"])
-    res = api.benchmark(tiny["descriptors"], run=tmp_path / "run", data=tiny["dataset"], split="a",
-                        tasks=["matching"], cache=False)
-    assert calls == [(tmp_path / "run", tiny["dataset"], "a")]
-    assert isinstance(res, list) and len(res) == 2
-    one = api.benchmark(run=tmp_path / "run", data=tiny["dataset"], split="a", tasks=["matching"], cache=False)
+def _hand_made_run(root, dataset):
+    """A run directory as training leaves it (config.toml, descriptor.keras), made without training."""
+    from hpdesc import registry
+    from hpdesc.training.run import RunDir
+
+    run = RunDir(root)
+    run.path.mkdir()
+    cfg = api.resolve_config(denoiser="identity", descriptor="hardnet", data=dataset, split="a",
+                             sets=["descriptor.filters=4", "descriptor.dim=8"])
+    cfg.save(run.config)
+    registry.build("descriptor", "hardnet", input_shape=(32, 32, 1), filters=4, dim=8).save(run.model("descriptor"))
+    return run.path
+
+
+def test_benchmark_a_run_first_then_files(tiny, tmp_path):
+    run = _hand_made_run(tmp_path / "run", tiny["dataset"])
+    res = api.benchmark(tiny["descriptors"], run=run, split="a", tasks=["matching"], cache=False)
+    assert isinstance(res, list) and [r.descriptor for r in res] == ["identity+hardnet (run run)", "toy"]
+    assert res[0].dataset == str(tiny["dataset"].resolve())  # the run's own dataset (data not given)
+    assert (run / "descriptors_test.h5").is_file()  # described into the run directory first
+    one = api.benchmark(run=run, split="a", tasks=["matching"], cache=False)
     assert one.headline == res[0].headline  # a run alone: one result
 
 
 def test_benchmark_with_nothing_and_no_runs_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(api, "latest_run", lambda: (_ for _ in ()).throw(UsageError("no runs found under X")))
+    monkeypatch.setenv("HPDESC_RUNS", str(tmp_path / "no-runs"))
     with pytest.raises(UsageError, match="nothing to benchmark: .*no trained run found"):
         api.benchmark()
 
 
-# -- train's option rules (one copy, here) -----------------------------------------------------------------
-@pytest.fixture
-def resolved(monkeypatch):
-    """train()'s resolved config, captured before anything is built or written."""
-    seen = {}
-    real = api.resolve_config
+# -- train's option rules ----------------------------------------------------------------------------------
+def test_train_denoiser_alone_trains_no_descriptor():
+    from hpdesc.training.start import new_run_config
 
-    def capture(*a, **k):
-        seen["cfg"] = real(*a, **k)
-        raise UsageError("stopped by the test")
-
-    monkeypatch.setattr(api, "resolve_config", capture)
-    return seen
+    assert new_run_config(denoiser="unet").descriptor.name == "none"
+    assert new_run_config(denoiser="unet", sets=["descriptor=hardnet"]).descriptor.name == "hardnet"
+    assert new_run_config(denoiser="unet", descriptor="hardnet").descriptor.name == "hardnet"
 
 
-def test_train_denoiser_alone_trains_no_descriptor(resolved, tmp_path):
-    with pytest.raises(UsageError, match="stopped by the test"):
-        api.train(denoiser="unet", out=tmp_path / "r")
-    assert resolved["cfg"].denoiser.name == "unet" and resolved["cfg"].descriptor.name == "none"
-    with pytest.raises(UsageError, match="stopped by the test"):
+def test_train_refuses_a_descriptor_that_does_not_exist(tmp_path):
+    """The real train(): a descriptor named by a set that no distribution declares stops it, nothing written."""
+    with pytest.raises(UsageError, match="unknown descriptor 'tfeat'"):
         api.train(denoiser="unet", sets=["descriptor=tfeat"], out=tmp_path / "r")
-    assert resolved["cfg"].descriptor.name == "tfeat"
-    with pytest.raises(UsageError, match="stopped by the test"):
-        api.train(denoiser="unet", descriptor="hardnet", out=tmp_path / "r")
-    assert resolved["cfg"].descriptor.name == "hardnet"
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("kw, flag", [({"out": "x"}, "--out"), ({"batch_size": 4}, "--batch-size"),

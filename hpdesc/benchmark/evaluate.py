@@ -98,7 +98,10 @@ TASK_TABLE: dict[str, _Task] = {
 }
 
 
-def _check(distance: str, protocol: str) -> None:
+def check_options(distance: str, protocol: str, memory: int | None = None) -> None:
+    """The one check of evaluate's distance, protocol and memory options (UsageError)."""
+    if memory is not None and not memory > 0:
+        raise UsageError(f"memory must be a positive number of bytes, got {memory!r}")
     if distance not in DISTANCES:
         raise UsageError(f"unknown distance {distance!r}; use one of {', '.join(DISTANCES)}")
     if protocol not in PROTOCOLS:
@@ -156,7 +159,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASKS, split: 
     descriptors held at once (default :data:`~hpdesc.benchmark.verification.VERIF_MEMORY_BYTES`); verification reads larger
     files in parts, matching holds one sequence, retrieval only its queries and distractors.
     """
-    _check(distance, protocol)
+    check_options(distance, protocol, memory)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise UsageError(f"unknown task {unknown[0]!r}; use one of {', '.join(TASKS)}")

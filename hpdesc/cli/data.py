@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.markup import escape
 
-from hpdesc.cli.common import console, handle_errors, print_wrote, progress
+from hpdesc.cli.common import RichReporter, console, handle_errors, print_wrote
 
 data_app = typer.Typer(help="Build, import, export and inspect patch datasets (HDF5).", no_args_is_help=True)
 
@@ -18,15 +19,16 @@ def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")
 
 
+@contextlib.contextmanager
 def _bar(description: str):
-    """A (progress, callback) pair; the callback has the (done, total) shape the data API takes."""
-    bar = progress()
-    task = bar.add_task(description, total=None)
+    """A RichReporter bar as the ``(done, total)`` callback the data API takes (:func:`hpdesc.progress.steps`)."""
+    from hpdesc.progress import steps
 
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    return bar, update
+    reporter = RichReporter()
+    try:
+        yield steps(reporter, description)
+    finally:
+        reporter.done()
 
 
 def _sequences_option(values: list[str] | None) -> tuple[int | None, Path | None]:
@@ -82,8 +84,7 @@ def synth(
                 raise UsageError(f"{flag} applies to patch files, not to --sequences {folder} (image folders)")
         from hpdesc.data.synth import DEFAULT_SEQUENCES, write_sequences
 
-        bar, update = _bar("writing sequence folders")
-        with bar:
+        with _bar("writing sequence folders") as update:
             path = write_sequences(folder, n_sequences if n_sequences is not None else DEFAULT_SEQUENCES,
                                    seed=seed, force=force, progress=update)
         print_wrote(path, f"({n_sequences or DEFAULT_SEQUENCES} sequences, hpatches-sequences-release layout)")
@@ -98,8 +99,7 @@ def synth(
     if path.exists() and not force:
         console.print(f"cached: [bold]{escape(str(path))}[/] (use --force to rebuild)")
         return
-    bar, update = _bar("generating sequences")
-    with bar:
+    with _bar("generating sequences") as update:
         synthesize(path, seed=seed, progress=update, tasks=build_tasks, **kw)
     print_wrote(path)
     _print_info(path)
@@ -124,8 +124,7 @@ def import_(
     from hpdesc.data.hpatches import detect_layout, import_release
 
     layout = detect_layout(src)
-    bar, update = _bar(f"importing {layout}")
-    with bar:
+    with _bar(f"importing {layout}") as update:
         if layout == "sequences":
             from hpdesc.data.sequences import import_sequences
 
@@ -154,8 +153,7 @@ def export(
     if layout not in ("nhpatches", "release"):
         raise UsageError(f"unknown layout {layout!r}; use nhpatches or release")
     with open_dataset(file) as ds:
-        bar, update = _bar("exporting")
-        with bar:
+        with _bar("exporting") as update:
             export_release(ds, out, kind=layout, progress=update)
     print_wrote(out)
 
@@ -197,8 +195,7 @@ def _default_path() -> Path:
     from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data import cache
 
-    bar, update = _bar("building the embedded dataset (first use)")
-    with bar:
+    with _bar("building the embedded dataset (first use)") as update:
         return cache.default_dataset(progress=update, tasks=build_tasks)
 
 

@@ -37,6 +37,24 @@ def parse_set(item: str) -> tuple[str, Any]:
     return key, parse_value(raw)
 
 
+def parse_role_sets(sets, roles, hint: str, params=None) -> dict[str, dict]:
+    """``["descriptor.root=true"]`` -> ``{"descriptor": {"root": True}}``: the one ``--set ROLE.PARAM=VALUE`` parser.
+
+    ``roles``: the first parts a key may have (``denoiser``, ``descriptor``, denoiser names); any
+    other key, or one without ``.PARAM``, is a ConfigError ending with ``hint``. ``params``:
+    ``{role: {...}}`` given as a mapping first (``sets`` apply after it). (``apply_sets`` in
+    :mod:`hpdesc.config.layers` is the training config's: it also takes whole sections.)
+    """
+    out = {role: dict(given) for role, given in (params or {}).items()}
+    for item in sets:
+        key, value = parse_set(item)
+        role, _, name = key.partition(".")
+        if role not in roles or not name:
+            raise ConfigError(f"--set {item!r}: {hint}")
+        out.setdefault(role, {})[name] = value
+    return out
+
+
 def read_toml(path) -> dict:
     """Read a TOML config file; syntax errors name the file and line."""
     p = Path(path)

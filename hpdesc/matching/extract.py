@@ -19,14 +19,33 @@ from typing import Iterable
 
 import numpy as np
 
+from hpdesc.data.images import LEVELS
 from hpdesc.errors import UsageError
 from hpdesc.matching.features import Features
 from hpdesc.matching.keypoints import check_detector, cut_patches, detect, to_uint8
 
-NOISE_LEVELS = ("e", "h", "t")
+NOISE_LEVELS = LEVELS  # e, h, t: the dataset's noise levels
 WHOLE_IMAGE_DEFAULT = True
 """Whether a fully convolutional denoiser runs on the whole image unless told otherwise (measured:
 docs/matching.md, "Whole-image or per-patch denoising")."""
+
+
+def check_noise(noise: str | None) -> str | None:
+    """The one check of a ``noise`` option: ``e`` / ``h`` / ``t``, or None for none (``None``, ``""``, ``"none"``)."""
+    if noise in (None, "", "none"):
+        return None
+    if noise not in NOISE_LEVELS:
+        raise UsageError(f"unknown noise level {noise!r}; use none, {', '.join(NOISE_LEVELS)}")
+    return noise
+
+
+def extractor_options(detector: str = "sift", max_keypoints: int = 2048, noise: str | None = None) -> dict:
+    """The checked detection options of :func:`make_extractor` (each checked here only):
+    ``{"detector", "max_keypoints", "noise"}`` (``noise`` None for none)."""
+    check_detector(detector)
+    if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
+        raise UsageError(f"max_keypoints must be a whole number, at least 1, got {max_keypoints!r}")
+    return {"detector": detector, "max_keypoints": int(max_keypoints), "noise": check_noise(noise)}
 
 
 def add_noise(image: np.ndarray, level: str, seed: int = 0) -> np.ndarray:
@@ -37,11 +56,12 @@ def add_noise(image: np.ndarray, level: str, seed: int = 0) -> np.ndarray:
     """
     from hpdesc.data.noise import NoiseModel
 
-    if level not in NOISE_LEVELS:
-        raise UsageError(f"unknown noise level {level!r}; use one of {', '.join(NOISE_LEVELS)} (or none)")
+    level = check_noise(level)
+    if level is None:
+        raise UsageError("add_noise needs a noise level: e, h or t")
     sigma, gain = NoiseModel().level_params(level)
     clean = to_uint8(image)
-    rng = np.random.default_rng([int(seed), zlib.crc32(clean.tobytes()), "eht".index(level)])
+    rng = np.random.default_rng([int(seed), zlib.crc32(clean.tobytes()), NOISE_LEVELS.index(level)])
     x = clean.astype(np.float32)
     std = np.sqrt(np.float32(sigma ** 2) + np.float32(gain) * x)
     return np.clip(np.rint(x + std * rng.standard_normal(x.shape, dtype=np.float32)), 0, 255).astype(np.uint8)
@@ -108,17 +128,10 @@ def _slug(text: str) -> str:
 
 
 def _descriptor_params(sets: Iterable[str]) -> dict:
-    from hpdesc.config import parse_set
-    from hpdesc.errors import ConfigError
+    from hpdesc.config import parse_role_sets
 
-    out = {}
-    for item in sets:
-        key, value = parse_set(item)
-        role, _, name = key.partition(".")
-        if role != "descriptor" or not name:
-            raise ConfigError(f"--set {item!r}: features take descriptor.PARAM=VALUE (for --descriptor NAME)")
-        out[name] = value
-    return out
+    hint = "features take descriptor.PARAM=VALUE (for --descriptor NAME)"
+    return parse_role_sets(sets, ("descriptor",), hint).get("descriptor", {})
 
 
 def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "sift", max_keypoints: int = 2048,
@@ -137,15 +150,10 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
     """
     from hpdesc.inference.pipeline import Pipeline
 
-    check_detector(detector)
-    if isinstance(max_keypoints, bool) or not isinstance(max_keypoints, (int, np.integer)) or max_keypoints < 1:
-        raise UsageError(f"max_keypoints must be a whole number >= 1, got {max_keypoints!r}")
-    if noise in ("none", ""):
-        noise = None
-    if noise is not None and noise not in NOISE_LEVELS:
-        raise UsageError(f"unknown noise level {noise!r}; use none, e, h or t")
+    opts = extractor_options(detector, max_keypoints, noise)
+    noise = opts["noise"]
     if (run is None) == (descriptor is None):
-        raise UsageError("give exactly one of a run (--run RUN_DIR) and a descriptor (--descriptor NAME)",
+        raise UsageError("give exactly one of --run RUN_DIR and --descriptor NAME",
                          hint="e.g. --descriptor sift, or --run runs/<run>")
     sets = list(sets)
     den_model = None
@@ -188,8 +196,9 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
         name, method = f"{name} @{detector}", f"{method}-{detector}"
     if noise:
         name, method = f"{name} noise {noise}", f"{method}-noise_{noise}"
-    return FeatureExtractor(name, method, pipe, detector=detector, max_keypoints=int(max_keypoints), noise=noise,
+    return FeatureExtractor(name, method, pipe, detector=detector, max_keypoints=opts["max_keypoints"], noise=noise,
                             seed=seed, image_denoiser=image_denoiser)
 
 
-__all__ = ["FeatureExtractor", "NOISE_LEVELS", "WHOLE_IMAGE_DEFAULT", "add_noise", "make_extractor"]
+__all__ = ["FeatureExtractor", "NOISE_LEVELS", "WHOLE_IMAGE_DEFAULT", "add_noise", "check_noise", "extractor_options",
+           "make_extractor"]

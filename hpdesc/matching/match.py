@@ -42,6 +42,14 @@ def _nearest(a: np.ndarray, b: np.ndarray, second: bool):
     return nn12, d1, d2, col_best
 
 
+def check_ratio(ratio: float | None) -> None:
+    """The one check of Lowe's ratio option: None (no test) or a number in (0, 1] (else a UsageError)."""
+    from hpdesc.errors import UsageError
+
+    if ratio is not None and not 0.0 < float(ratio) <= 1.0:
+        raise UsageError(f"ratio must be in (0, 1], got {ratio}")
+
+
 def mutual_nn(desc1: np.ndarray, desc2: np.ndarray, ratio: float | None = None) -> np.ndarray:
     """Mutual nearest-neighbour matches ``(M, 2)`` of row indices into ``desc1`` and ``desc2``.
 
@@ -55,8 +63,7 @@ def mutual_nn(desc1: np.ndarray, desc2: np.ndarray, ratio: float | None = None) 
         raise DataFormatError(f"descriptors must be N x D arrays, got shapes {a.shape} and {b.shape}")
     if len(a) and len(b) and a.shape[1] != b.shape[1]:
         raise DataFormatError(f"descriptor widths differ: {a.shape[1]} vs {b.shape[1]}")
-    if ratio is not None and not 0.0 < ratio <= 1.0:
-        raise DataFormatError(f"ratio must be in (0, 1], got {ratio}")
+    check_ratio(ratio)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((0, 2), np.int64)
     nn12, d1, d2, col_best = _nearest(a, b, second=ratio is not None)
