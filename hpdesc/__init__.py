@@ -20,8 +20,7 @@ def __getattr__(name):
     if name in _API:
         from hpdesc import api
 
-        return getattr(api, {"evaluate": "benchmark", "evaluate_denoising": "benchmark_denoise",
-                             "export_run": "export"}.get(name, name))
+        return getattr(api, name)
     raise AttributeError(f"module 'hpdesc' has no attribute {name!r}")
 
 

@@ -10,9 +10,10 @@ Example (a notebook)::
 Each function has every option of its CLI command in its signature and docstring and maps them
 onto the domain function that checks and does the work (:mod:`hpdesc.training.start`,
 :mod:`hpdesc.commands.patches`, :mod:`hpdesc.benchmark.evaluate`,
-:mod:`hpdesc.commands.images`, :mod:`hpdesc.export`). ``hpdesc.evaluate``,
-``hpdesc.evaluate_denoising`` and ``hpdesc.export_run`` are the package-level names of
-:func:`benchmark`, :func:`benchmark_denoise` and :func:`export` (docs/python-api.md).
+:mod:`hpdesc.commands.images`, :mod:`hpdesc.export`). The names are the package's
+(``hpdesc.evaluate``, ``hpdesc.evaluate_denoising``, ``hpdesc.export_run``: ``hpdesc.benchmark``
+and ``hpdesc.export`` are subpackages); ``api.benchmark``, ``api.benchmark_denoise`` and
+``api.export``, their names in hpdesc 0.2.0, stay as aliases of the same functions.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
     return _commands().denoise(run, data, out, split, denoiser, params, sets, _reporter(progress))
 
 
-def export(run=None, what: str | None = None, format: str = "onnx", out=None, progress=None):
+def export_run(run=None, what: str | None = None, format: str = "onnx", out=None, progress=None):
     """Export a run's trained models as a float32 ONNX file or TensorFlow SavedModel, with a model card.
 
     ``run``: the run directory (default: the latest run). ``what``: ``descriptor``, ``denoiser``
@@ -134,7 +135,7 @@ def export(run=None, what: str | None = None, format: str = "onnx", out=None, pr
     float32 ``(B, 32, 32, 1)`` in [0, 1]. Returns an :class:`hpdesc.export.ExportResult`
     (docs/deploying.md).
     """
-    from hpdesc.export import check_format, check_what, export_run, require_exporters
+    from hpdesc.export import check_format, check_what, export_run as _export, require_exporters
     from hpdesc.training.start import drop_ignored_params
 
     check_format(format)  # a typo, a missing extra: one line before the run's models load
@@ -144,11 +145,11 @@ def export(run=None, what: str | None = None, format: str = "onnx", out=None, pr
     lr = load_run(run)
     reporter = _reporter(progress)
     drop_ignored_params(lr.config, reporter)
-    return export_run(lr.run.path, lr.config, lr.denoiser, lr.descriptor, what=what, fmt=format, out=out,
+    return _export(lr.run.path, lr.config, lr.denoiser, lr.descriptor, what=what, fmt=format, out=out,
                       reporter=reporter)
 
 
-def benchmark_denoise(denoisers: Iterable[str] = (), runs: Iterable = (), *, data=None, split: str | None = None,
+def evaluate_denoising(denoisers: Iterable[str] = (), runs: Iterable = (), *, data=None, split: str | None = None,
                       params: Mapping | None = None, sets: Iterable[str] = (), ssim: bool = True,
                       json=None, markdown=None, plot=None, progress=None) -> list:
     """The denoising table (PSNR and SSIM vs clean per noise level, i_/v_, mean) of denoisers and runs.
@@ -189,7 +190,7 @@ def _run_descriptors(run, data, split: str | None, reporter) -> Path:
     return _commands().describe_run(run, data, split, reporter)
 
 
-def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None, tasks=None,
+def evaluate(descriptors=None, *, run=None, data=None, split: str | None = None, tasks=None,
               protocol: str = "python", distance: str = "L2", tasks_dir=None, cache=True,
               memory: int | None = None, json=None, markdown=None, plot=None, progress=None):
     """Benchmark descriptor files, or a run (described first), on a split's test sequences (HPatches).
@@ -209,7 +210,7 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
     Returns a :class:`~hpdesc.benchmark.evaluate.BenchmarkResult`, or a list of them (in order)
     when ``descriptors`` is a list or a run is benchmarked next to a file.
     """
-    from hpdesc.benchmark.evaluate import check_options, evaluate
+    from hpdesc.benchmark.evaluate import check_options, evaluate as _evaluate
 
     outputs = [p for p in (json, markdown, plot) if p is not None]
     for target in outputs:  # before the evaluation, not after it
@@ -220,7 +221,7 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
     reporter = _reporter(progress)
     if run is not None or not files:
         files.insert(0, _run_descriptors(run, data, split, reporter))
-    results = [evaluate(f, data, tasks=tuple(tasks) if tasks else C.TASKS, split=split, protocol=protocol,
+    results = [_evaluate(f, data, tasks=tuple(tasks) if tasks else C.TASKS, split=split, protocol=protocol,
                         distance=distance, tasks_dir=tasks_dir, cache=cache, memory=memory, reporter=reporter)
                for f in files]
     if outputs:
@@ -233,6 +234,9 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
         if plot is not None:
             report.plot_bars(results, plot)
     return results if many or len(results) > 1 else results[0]
+
+
+benchmark, benchmark_denoise, export = evaluate, evaluate_denoising, export_run  # the 0.2.0 names (aliases)
 
 
 # -- the image path: HPatches sequences, keypoint features, matching two images --------------------------
@@ -313,6 +317,6 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
                   out=out, json=json)
 
 
-__all__ = ["train", "describe", "denoise", "benchmark", "benchmark_denoise", "benchmark_images", "image_methods",
-           "features", "match", "describe_run", "load_model", "load_run", "latest_run", "export",
-           "resolve_config", "default_data_path", "LoadedRun"]
+__all__ = ["train", "describe", "denoise", "evaluate", "evaluate_denoising", "benchmark_images", "image_methods",
+           "features", "match", "describe_run", "load_model", "load_run", "latest_run", "export_run",
+           "resolve_config", "default_data_path", "LoadedRun", "benchmark", "benchmark_denoise", "export"]

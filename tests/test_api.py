@@ -130,3 +130,11 @@ def test_describe_takes_set_strings_like_the_cli(tmp_path):
     with pytest.raises(UsageError, match="use denoiser.PARAM=VALUE or descriptor.PARAM=VALUE"):
         api.describe(descriptor="raw", data=tmp_path / "d.h5", out=tmp_path / "x.h5", sets=["training.seed=3"])
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_one_vocabulary_with_documented_aliases():
+    import hpdesc
+
+    assert hpdesc.evaluate is api.evaluate is api.benchmark
+    assert hpdesc.evaluate_denoising is api.evaluate_denoising is api.benchmark_denoise
+    assert hpdesc.export_run is api.export_run is api.export

@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
             quiet_import_keras()  # a model is loaded; scoring stored descriptors never needs Keras
         reporter = RichReporter()
         try:
-            results = api.benchmark(files, run=run, data=data, split=split, tasks=task, protocol=protocol,
+            results = api.evaluate(files, run=run, data=data, split=split, tasks=task, protocol=protocol,
                                     distance=distance, tasks_dir=tasks_dir, cache=not no_cache,
                                     memory=None if memory_mib is None else int(memory_mib * 2**20),
                                     json=json_out, markdown=md_out, plot=plot, progress=reporter)

@@ -43,7 +43,7 @@ def _denoise_table(
     quiet_import_keras()
     rep = RichReporter()
     try:
-        results = api.benchmark_denoise(list(denoiser or []) + names, list(run or []) + runs, data=data,
+        results = api.evaluate_denoising(list(denoiser or []) + names, list(run or []) + runs, data=data,
                                         split=split, sets=set_ or (), ssim=not no_ssim, json=json_out,
                                         markdown=md_out, plot=plot, progress=rep)
     finally:

@@ -29,7 +29,7 @@ def _export(
 
     rep = RichReporter()
     try:
-        res = api.export(run=run, what=what, format=fmt, out=out, progress=rep)
+        res = api.export_run(run=run, what=what, format=fmt, out=out, progress=rep)
     finally:
         rep.done()
     console.print(f"{res.what} -> {escape(str(res.output))} {tuple(['B', *res.output_shape])}; exported graph vs float32 Keras: "

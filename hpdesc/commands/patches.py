@@ -146,7 +146,7 @@ def denoise(run, data, out, split: str | None, denoiser: str | None, params: Map
 
 def denoising_tables(denoisers: Iterable[str], runs: Iterable, data, split: str | None, params: Mapping | None,
                      sets: Iterable[str], ssim: bool, reporter: Reporter) -> list:
-    """:func:`hpdesc.api.benchmark_denoise`'s tables (its docstring has the arguments), nothing written."""
+    """:func:`hpdesc.api.evaluate_denoising`'s tables (its docstring has the arguments), nothing written."""
     from hpdesc import config as C
     from hpdesc.inference.denoise import denoising_table
     from hpdesc.training.load import load_run

@@ -152,7 +152,7 @@ def test_every_option_reaches_the_api(app, tiny, tmp_path, monkeypatch):
         return [BenchmarkResult("toy", str(f), "d.h5", "a", "paper", "L1", headline={"matching": 0.5})
                 for f in descriptors]
 
-    monkeypatch.setattr(api, "benchmark", fake)
+    monkeypatch.setattr(api, "evaluate", fake)
     tasks, a, b = tmp_path / "tasks", tmp_path / "a.h5", tmp_path / "b.h5"
     code, out = run(app, "-d", a, "--data", "d.h5", "--split", "s", "--task", "matching", "--protocol", "paper",
                     "--distance", "L1", "--tasks", tasks, "--memory", "2", "--no-cache", "--json", tmp_path / "r.json",
