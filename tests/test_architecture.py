@@ -16,7 +16,7 @@ PACKAGE = Path(hpdesc.__file__).parent
 
 # room (first name below hpdesc) -> layer; an import may point to its own layer or a lower one
 LAYERS = {
-    "registry": 0, "errors": 0, "atomic": 0, "params": 0, "progress": 0,
+    "registry": 0, "errors": 0, "atomic": 0, "params": 0, "pixels": 0, "progress": 0,
     "models": 1, "losses": 1, "optimizers": 1, "config": 1,
     "data": 2,
     "benchmark": 3, "validate": 3,

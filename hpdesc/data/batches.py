@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
+from hpdesc.pixels import quantise
 
 from hpdesc.errors import UsageError
 
@@ -38,7 +39,7 @@ def to_uint8(patches: np.ndarray) -> np.ndarray:
     arr = np.asarray(patches, dtype=np.float32)
     if arr.ndim == 4:
         arr = arr[..., 0]
-    return np.rint(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return quantise(arr)
 
 
 def split_sequences(sequences: Sequence[str], ratio: float, seed: int) -> tuple[list[str], list[str]]:

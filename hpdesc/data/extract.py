@@ -44,6 +44,7 @@ import numpy as np
 from hpdesc.data.images import IMAGES, LEVELS
 from hpdesc.data.noise import NoiseModel
 from hpdesc.data.tasks import TaskMaker
+from hpdesc.pixels import quantise
 
 GRID = 65
 """Side of the sampling grid (HPatches' patch size)."""
@@ -119,7 +120,7 @@ def _target_of(j: int) -> int:
 
 
 def _detect(ref: np.ndarray, contrast_threshold: float):
-    img8 = np.clip(np.rint(ref * 255.0), 0, 255).astype(np.uint8)
+    img8 = quantise(ref)
     sift = cv2.SIFT_create(contrastThreshold=contrast_threshold)
     kps = sift.detect(img8, None)
     if not kps:
@@ -238,7 +239,7 @@ def _sample(image: np.ndarray, affines: np.ndarray, H: np.ndarray | None) -> np.
 
 
 def _to_u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    return quantise(x)
 
 
 def _check_inputs(ref, homographies):

@@ -35,6 +35,7 @@ from hpdesc.data.photos import crop_view, photo_names
 from hpdesc.data.tasks import TaskMaker
 from hpdesc.atomic import atomic_folder, check_writable, make_dirs
 from hpdesc.errors import UsageError, WriteError
+from hpdesc.pixels import quantise
 
 GENERATOR_VERSION = 1
 """Bump when the same seed would give different patches (it names cache files)."""
@@ -241,7 +242,7 @@ def _check_sizes(n_sequences: int, image_size: int) -> None:
 
 def _write_ppm(path: Path, img: np.ndarray) -> None:
     """A grey float image in [0, 1] as an 8-bit colour PPM (P6), as the release stores its images."""
-    grey = np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+    grey = quantise(img)
     ok, buf = cv2.imencode(".ppm", cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
     if not ok:
         raise WriteError(f"cannot write {path}: OpenCV could not encode the image")

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from hpdesc.errors import UsageError, did_you_mean
+from hpdesc.pixels import quantise
 
 MAGNIFY = 8.0
 """Frame side in units of the keypoint size (diameter); the training patches' factor."""
@@ -78,7 +79,7 @@ class Keypoints:
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Grey float image in [0, 1] -> uint8 (rounded, clipped)."""
-    return np.clip(np.rint(np.asarray(image, np.float32) * 255.0), 0, 255).astype(np.uint8)
+    return quantise(np.asarray(image, np.float32))
 
 
 def detect(image: np.ndarray, detector: str = "sift", max_keypoints: int = 2048) -> Keypoints:

@@ -22,6 +22,7 @@ from keras import ops
 
 from hpdesc.errors import ParameterError
 from hpdesc.params import check_float, check_input_shape, check_int
+from hpdesc.pixels import quantise
 
 # Immerkaer (1996), "Fast noise variance estimation": the difference of two Laplacians cancels
 # locally linear image structure, leaving (mostly) noise.
@@ -88,7 +89,7 @@ class NumpyDenoiser(keras.Model):
             x = x[..., None]
         if x.ndim != 4 or x.shape[-1] != 1:
             raise ValueError(f"{self.name} expects patches of shape (B, H, W, 1), got {x.shape}")
-        images = np.rint(np.clip(x[..., 0], 0.0, 1.0) * 255.0).astype(np.uint8)
+        images = quantise(x[..., 0])
         out = np.empty_like(images)
         for i, image in enumerate(images):
             out[i] = self.filter(np.ascontiguousarray(image))

@@ -8,6 +8,7 @@ from keras import ops
 
 from hpdesc.errors import ParameterError
 from hpdesc.params import check_bool, check_input_shape, check_int
+from hpdesc.pixels import quantise
 
 SIFT_DIM = 128
 _SYMBOLIC_ERROR = (
@@ -49,7 +50,7 @@ class SiftDescriptor(keras.Model):
         if patches.ndim != 4 or patches.shape[-1] != 1:
             raise ValueError(f"sift expects patches of shape (B, H, W, 1), got {patches.shape}")
         h, w = patches.shape[1:3]
-        images = np.rint(np.clip(patches[..., 0], 0.0, 1.0) * 255.0).astype(np.uint8)
+        images = quantise(patches[..., 0])
         # OpenCV's descriptor window is 4 x 4 bins of 3 * (size / 2) pixels: 6 * size wide.
         keypoint = [cv2.KeyPoint((w - 1) / 2.0, (h - 1) / 2.0, min(h, w) / 6.0, 0.0)]
         extractor = cv2.SIFT_create()
