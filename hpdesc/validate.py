@@ -109,10 +109,10 @@ def _build_and_check(kind: str, name: str, params: Mapping[str, Any] | None, inp
         args["learning_rate"] = params.pop("learning_rate", learning_rate)
     obj = registry.build(kind, name, **args, **params)  # its errors are one line already
     shape = check(entry, obj, input_shape=input_shape, dim=dim)
-    if given_dim and shape[-1] != dim:  # raw and sift take dim (the contract passes it) but ignore it
+    if given_dim and shape[-1] != dim:  # a descriptor may take dim (the contract passes it) but fix its width
         raise UsageError(f"descriptor {name!r} outputs {shape[-1]}-d descriptors, so dim={dim} cannot take effect",
                          hint=f"remove descriptor.dim; {name}'s own parameters set its width "
-                              f"(raw: size=8 gives 64-d; sift is always 128-d)")
+                              f"(its docstring: `hpdesc plugins --kind descriptor`)")
     return obj, shape
 
 

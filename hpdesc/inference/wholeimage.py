@@ -16,8 +16,6 @@ import numpy as np
 from hpdesc.data.batches import to_float, to_uint8
 from hpdesc.inference.predict import batch_fn
 
-FULLY_CONVOLUTIONAL = ("dncnn", "unet", "ffdnet")
-"""Denoisers (by registry name) that can run on any image size: convolutions, pooling, upsampling."""
 WINDOW = 1024
 """Side of one tile of a large image (a multiple of :data:`ROUND`)."""
 MARGIN = 48
@@ -26,6 +24,29 @@ ROUND = 64
 """A single pass pads the image to a multiple of this."""
 MAX_PIXELS = 1 << 21
 """Largest padded image run in one pass (2 Mpx: ~0.5 GB per 64-channel float32 activation)."""
+
+
+def is_fully_convolutional(name: str) -> bool:
+    """Whether the registry denoiser ``name`` declares it runs on any image size (:func:`hpdesc.models.fully_convolutional`)."""
+    from hpdesc import registry
+    from hpdesc.models import fully_convolutional
+
+    return fully_convolutional(registry.load("denoiser", name))
+
+
+def fully_convolutional_names() -> list[str]:
+    """The installed denoisers that declare it (for messages)."""
+    from hpdesc import registry
+    from hpdesc.errors import HpdescError
+
+    out = []
+    for name in registry.names("denoiser"):
+        try:
+            if is_fully_convolutional(name):
+                out.append(name)
+        except HpdescError:
+            continue
+    return out
 
 
 def any_size_model(model):
@@ -68,4 +89,4 @@ class ImageDenoiser:
         return out[:h, :w]
 
 
-__all__ = ["FULLY_CONVOLUTIONAL", "ImageDenoiser", "MARGIN", "MAX_PIXELS", "ROUND", "WINDOW", "any_size_model"]
+__all__ = ["ImageDenoiser", "fully_convolutional_names", "is_fully_convolutional", "MARGIN", "MAX_PIXELS", "ROUND", "WINDOW", "any_size_model"]

@@ -4,8 +4,8 @@ An extractor turns a grey image into :class:`~hpdesc.matching.features.Features`
 sensor noise on the whole image (hpdesc's noise model at one level, seeded), quantisation to
 uint8, OpenCV detection (:mod:`hpdesc.matching.keypoints`), 32x32 patches at each keypoint's scale
 and orientation, then the patch pipeline of :mod:`hpdesc.inference.pipeline` (noisy -> denoiser
--> uint8 -> descriptor), the same as for patch datasets. A fully convolutional denoiser (dncnn,
-unet, ffdnet) can instead run once over the whole image before the patches are cut
+-> uint8 -> descriptor), the same as for patch datasets. A denoiser that declares itself fully
+convolutional (:func:`hpdesc.models.fully_convolutional`: dncnn, the U-Nets, ffdnet) can instead run once over the whole image before the patches are cut
 (``whole_image``; the default is chosen by ``benchmarks/features_speed.py``, docs/matching.md).
 """
 
@@ -182,12 +182,12 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
     pipe = Pipeline(den_model, desc_model)
     image_denoiser = None
     if pipe.denoiser is not None:
-        from hpdesc.inference.wholeimage import FULLY_CONVOLUTIONAL, ImageDenoiser
+        from hpdesc.inference.wholeimage import ImageDenoiser, fully_convolutional_names, is_fully_convolutional
 
-        fcn = run.config.denoiser.name in FULLY_CONVOLUTIONAL
+        fcn = is_fully_convolutional(run.config.denoiser.name)  # declared by the component
         if whole_image and not fcn:
             raise UsageError(f"denoiser {run.config.denoiser.name!r} cannot run on whole images "
-                             f"(only {', '.join(FULLY_CONVOLUTIONAL)}); leave whole_image unset")
+                             f"(only {', '.join(fully_convolutional_names())}); leave whole_image unset")
         if fcn and (WHOLE_IMAGE_DEFAULT if whole_image is None else whole_image):
             image_denoiser = ImageDenoiser(pipe.denoiser)
     elif whole_image:

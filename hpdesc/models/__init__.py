@@ -21,12 +21,18 @@ def is_trainable(model) -> bool:
 
 
 def numpy_compute(model) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The model's numpy ``compute(patches) -> array`` method if it is numpy-only (sift), else None.
+    """The model's numpy ``compute(patches) -> array`` if it is a :class:`~hpdesc.models.numpy.NumpyModel`
+    (sift, the classical denoisers, a plugin's numpy component), else None (a Keras graph)."""
+    from hpdesc.models.numpy import NumpyModel
 
-    Models that are not Keras graphs (OpenCV SIFT) expose ``compute``; callers use it instead of
-    ``model.predict`` / training graphs.
+    return model.compute if isinstance(model, NumpyModel) else None
+
+
+def fully_convolutional(factory) -> bool:
+    """Whether a registry factory (or model class) declares that its model runs on images of any size.
+
+    Declared by the component: ``factory.fully_convolutional = True`` beside the factory
+    (hpdesc's dncnn, unet, unet16, autoencoder; the ffdnet plugin). Such a denoiser can run once
+    over a whole image (:mod:`hpdesc.inference.wholeimage`).
     """
-    compute = getattr(type(model), "compute", None)
-    if compute is None or not callable(compute):
-        return None
-    return getattr(model, "compute")
+    return bool(getattr(factory, "fully_convolutional", False))

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from keras import ops
 
 from hpdesc.errors import ParameterError
+from hpdesc.models.numpy import NumpyModel
 from hpdesc.params import check_float, check_input_shape, check_int
 from hpdesc.pixels import quantise
 
@@ -47,39 +47,20 @@ def estimate_sigma(image: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2.0) * np.abs(resp).sum() / (6.0 * (w - 2) * (h - 2)))
 
 
-def _symbolic_error(name: str) -> str:
-    return (f"the {name!r} denoiser runs OpenCV on numpy arrays and cannot be used inside a symbolic "
-            f"or compiled Keras graph; call hpdesc.models.numpy_compute(model)(patches) or "
-            f"model.predict(patches) instead")
-
-
-class NumpyDenoiser(keras.Model):
-    """A weightless denoiser computed in numpy, one uint8 patch at a time (not a Keras graph).
+class NumpyDenoiser(NumpyModel):
+    """A weightless denoiser computed in numpy, one uint8 patch at a time (a :class:`~hpdesc.models.numpy.NumpyModel`).
 
     Subclasses implement :meth:`filter` (uint8 ``(H, W)`` -> uint8 ``(H, W)``) and
-    :meth:`params` (their constructor arguments, saved with a run). Calling the model on eager
-    tensors works; inside a traced / compiled function (or on a ``keras.Input``) it raises a
-    ``TypeError``. It has no weights, so hpdesc never trains it.
+    :meth:`params` (their constructor arguments, saved with a run).
 
     Shape:
         input ``(B, H, W, 1)`` float32 in [0, 1] -> output ``(B, H, W, 1)`` float32 in [0, 1]
         (multiples of 1/255: the filters work on the patch quantised to uint8).
     """
 
-    def __init__(self, input_shape=(32, 32, 1), **kwargs):
-        super().__init__(**kwargs)
-        self.patch_shape = tuple(int(s) for s in input_shape)
-
-    def build(self, input_shape=None):
-        self.built = True
-
     def filter(self, image: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """Denoise one uint8 ``(H, W)`` image; returns uint8 ``(H, W)``."""
         raise NotImplementedError
-
-    def params(self) -> dict:
-        """The constructor parameters (besides ``input_shape``), as saved in the model's config."""
-        return {}
 
     def compute(self, patches) -> np.ndarray:
         """Denoise a numpy batch ``(B, H, W, 1)`` in [0, 1]; returns float32 of the same shape."""
@@ -95,30 +76,6 @@ class NumpyDenoiser(keras.Model):
             out[i] = self.filter(np.ascontiguousarray(image))
         res = (out.astype(np.float32) * np.float32(1.0 / 255.0))[..., None]
         return res[..., 0] if squeeze else res
-
-    def call(self, inputs):
-        try:
-            array = ops.convert_to_numpy(inputs)
-        except Exception as exc:  # symbolic tensor / tracer: no values to hand to OpenCV
-            raise TypeError(_symbolic_error(self.name)) from exc
-        return ops.convert_to_tensor(self.compute(array))
-
-    def compute_output_spec(self, *args, **kwargs):
-        raise TypeError(_symbolic_error(self.name))
-
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Numpy prediction in batches (``batch_size`` defaults to 256); same as :meth:`compute`."""
-        x = np.asarray(x)
-        step = batch_size or 256
-        parts = [self.compute(x[i:i + step]) for i in range(0, len(x), step)]
-        return np.concatenate(parts) if parts else np.zeros((0, *self.patch_shape), np.float32)
-
-    def predict_on_batch(self, x):
-        return self.compute(x)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "input_shape": list(self.patch_shape),
-                **self.params()}
 
 
 @keras.saving.register_keras_serializable(package="hpdesc")

@@ -60,3 +60,6 @@ def dncnn(input_shape=(32, 32, 1), depth: int = 17, filters: int = 64, kernel: i
     )(x)
     outputs = keras.layers.Subtract(name="denoised", dtype="float32")([inputs, residual])
     return keras.Model(inputs, outputs, name="dncnn")
+
+
+dncnn.fully_convolutional = True  # capability: any image size (hpdesc.models.fully_convolutional)

@@ -118,3 +118,7 @@ def autoencoder(input_shape=(32, 32, 1), filters: int = 16, kernel: int = 3, bn:
         x = conv_block(x, width, name=f"dec{level + 1}_conv2", **blk)
     outputs = _output_conv(x, kernel, init, "out_conv")
     return keras.Model(inputs, outputs, name="autoencoder")
+
+
+# capability: any image size whose sides pool evenly (hpdesc.models.fully_convolutional)
+unet.fully_convolutional = unet16.fully_convolutional = autoencoder.fully_convolutional = True

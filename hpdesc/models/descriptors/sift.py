@@ -4,41 +4,33 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from keras import ops
 
 from hpdesc.errors import ParameterError
+from hpdesc.models.numpy import NumpyModel
 from hpdesc.params import check_bool, check_input_shape, check_int
 from hpdesc.pixels import quantise
 
 SIFT_DIM = 128
-_SYMBOLIC_ERROR = (
-    "the 'sift' descriptor runs OpenCV on numpy arrays and cannot be used inside a symbolic or "
-    "compiled Keras graph; call hpdesc.models.numpy_compute(model)(patches) or "
-    "model.predict(patches) instead"
-)
 
 
 @keras.saving.register_keras_serializable(package="hpdesc")
-class SiftDescriptor(keras.Model):
+class SiftDescriptor(NumpyModel):
     """OpenCV SIFT of the whole patch: one keypoint at the centre, angle 0, window = the patch.
 
-    This is numpy code, not a Keras graph: use :meth:`compute` (or ``predict``, which calls it).
-    Calling the model on eager tensors also works; inside a traced / compiled function (or on a
-    ``keras.Input``) it raises a ``TypeError``. It has no weights, so it is never trained.
+    A :class:`~hpdesc.models.numpy.NumpyModel`: numpy code, not a Keras graph (use :meth:`compute`,
+    or ``predict``, which calls it); no weights, so it is never trained.
 
     Shape:
         input ``(B, H, W, 1)`` float32 in [0, 1] -> output ``(B, 128)`` float32, unit L2 norm
         (zero for a textureless patch).
     """
 
+    predict_batch = 1024
+
     def __init__(self, input_shape=(32, 32, 1), root: bool = False, **kwargs):
         kwargs.setdefault("name", "sift")
-        super().__init__(**kwargs)
-        self.patch_shape = tuple(int(s) for s in input_shape)
+        super().__init__(input_shape, **kwargs)
         self.root = bool(root)
-
-    def build(self, input_shape=None):
-        self.built = True
 
     def compute(self, patches) -> np.ndarray:
         """Describe a numpy batch ``(B, H, W, 1)`` in [0, 1]; returns float32 ``(B, 128)``."""
@@ -67,26 +59,8 @@ class SiftDescriptor(keras.Model):
             out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
         return out.astype(np.float32)
 
-    def call(self, inputs):
-        try:
-            array = ops.convert_to_numpy(inputs)
-        except Exception as exc:  # symbolic tensor / tracer: no values to hand to OpenCV
-            raise TypeError(_SYMBOLIC_ERROR) from exc
-        return ops.convert_to_tensor(self.compute(array))
-
-    def compute_output_spec(self, *args, **kwargs):
-        raise TypeError(_SYMBOLIC_ERROR)
-
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        """Numpy prediction in batches (``batch_size`` defaults to 1024); same as :meth:`compute`."""
-        x = np.asarray(x)
-        step = batch_size or 1024
-        parts = [self.compute(x[i:i + step]) for i in range(0, len(x), step)]
-        return np.concatenate(parts) if parts else np.zeros((0, SIFT_DIM), np.float32)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable,
-                "input_shape": list(self.patch_shape), "root": self.root}
+    def params(self) -> dict:
+        return {"root": self.root}
 
 
 def sift(input_shape=(32, 32, 1), dim: int = 128, root: bool = False) -> SiftDescriptor:

@@ -235,3 +235,6 @@ def ffdnet(input_shape=(32, 32, 1), sigma: float | str | None = "auto", depth: i
         x = keras.layers.Subtract(name="clean_subimages", dtype="float32")([sub, x])
     outputs = PixelShuffle(2, name="denoised", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="ffdnet")
+
+
+ffdnet.fully_convolutional = True  # hpdesc capability flag: runs on whole images (docs/plugins.md)
