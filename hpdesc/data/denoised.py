@@ -63,6 +63,10 @@ class DenoisedFile(IndexedFile):
 
     FORMAT, VERSION, DATA = DENOISED_FORMAT, DENOISED_VERSION, "denoised"
 
+    def array(self, kind: str = "denoised"):
+        """The raw h5py dataset for ``kind`` (``denoised``, or ``clean`` when stored), read lazily."""
+        return self.f[kind]
+
     def patches(self, sequence: str, kind: str = "denoised") -> np.ndarray:
         """Denoised (or, when stored, clean) patches of one sequence: ``(N, 16, 32, 32)`` uint8."""
         return self.f[kind][self.rows(sequence)]

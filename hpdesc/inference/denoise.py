@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -47,40 +46,6 @@ def denoising_table(denoiser, ds, sequences: Sequence[str], name: str, split: st
     return table_result(meter, name, ds, split)
 
 
-def baseline_table_rows(model, ds, sequences: Sequence[str], name: str, split: str | None,
-                        reporter: Reporter | None = None, cache=True) -> dict:
-    """The denoising-table rows of a baseline denoiser, computed once per dataset, split and settings.
-
-    A weightless denoiser (nlmeans, gaussian, a plugin's numpy filter) gives the same table for
-    every run on the same data, so a sweep's runs share it through the benchmark cache (key: the
-    dataset's uid, the sequences and their sizes, the denoiser's config and version, hpdesc's
-    version). Models with weights, and datasets without a uid, are always computed.
-    """
-    import json
-
-    from hpdesc import __version__
-    from hpdesc.benchmark import cache as _cache
-    from hpdesc.models.denoisers.classical import NumpyDenoiser
-
-    sequences = list(sequences)
-    cdir = _cache.cache_dir(cache) if isinstance(model, NumpyDenoiser) and ds.uid else None
-    key = None
-    if cdir is not None:
-        from hpdesc import registry
-
-        raw = json.dumps(["denoising-table", ds.uid, split, sequences, [ds.count(s) for s in sequences], name,
-                          model.get_config(), registry.get("denoiser", name).version, __version__],
-                         sort_keys=True, default=str)
-        key = "denoising-" + hashlib.sha256(raw.encode()).hexdigest()
-        hit = _cache.get(cdir, key)
-        if hit is not None:
-            return hit
-    rows = denoising_table(model, ds, sequences, name, split, reporter).rows
-    if key is not None:
-        _cache.put(cdir, key, rows)
-    return rows
-
-
 def table_result(meter, name: str, ds, split: str | None):
     """A :class:`~hpdesc.benchmark.denoising.DenoisingResult` from a filled DenoisingMeter."""
     from hpdesc.benchmark.denoising import DenoisingResult
@@ -95,27 +60,30 @@ def denoised_config(ds, split: str | None, denoiser: str | None, run_dir: str | 
 
 
 def write_denoised_dataset(pipe: Pipeline, ds, sequences: Sequence[str], out, config: dict,
-                           reporter: Reporter | None = None, splits: dict | None = None) -> dict:
+                           reporter: Reporter | None = None, splits: dict | None = None,
+                           meter: DenoisingMeter | None = None, with_clean: bool = True) -> dict:
     """Denoise ``sequences`` of ``ds`` into the ``hpdesc.denoised`` file ``out`` (atomic).
 
     The clean patches are copied beside the denoised ones; ``config["psnr"]`` is set to the PSNR
     (the denoising table's ``mean`` row: e, h, t images, ``ref`` left out) before the file is
-    closed, and returned.
+    closed, and returned. ``meter``: the DenoisingMeter fed on the way (default: PSNR only);
+    ``with_clean=False``: the denoised patches only.
     """
     from hpdesc.data.denoised import write_denoised
 
     reporter = reporter or Reporter()
     sequences = list(sequences)
-    meter = DenoisingMeter(ssim=False)
+    meter = meter if meter is not None else DenoisingMeter(ssim=False)
     reporter.start(f"denoising {len(sequences)} sequences", len(sequences))
 
     def items():
         yield from _denoised_sequences(pipe, ds, sequences, meter, reporter)
         config["psnr"] = meter.psnr()  # stored after the last item
 
-    write_denoised(out, sequences, [ds.count(s) for s in sequences], items(), config, splits=splits)
+    write_denoised(out, sequences, [ds.count(s) for s in sequences], items(), config, splits=splits,
+                   with_clean=with_clean)
     reporter.done()
     return config["psnr"]
 
 
-__all__ = ["baseline_table_rows", "denoised_config", "denoising_table", "table_result", "write_denoised_dataset"]
+__all__ = ["denoised_config", "denoising_table", "table_result", "write_denoised_dataset"]

@@ -69,7 +69,9 @@ def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timing
     from hpdesc.atomic import write_json_atomic as write_json
     from hpdesc.benchmark.denoising import DenoisingMeter
     from hpdesc.benchmark.evaluate import evaluate
-    from hpdesc.inference.denoise import baseline_table_rows, denoising_table, table_result
+    from hpdesc.data.denoised import open_denoised
+    from hpdesc.inference.baseline import baseline_output, baseline_table_rows
+    from hpdesc.inference.denoise import denoising_table, table_result
     from hpdesc.training.load import load_keras
 
     reporter = reporter or Reporter()
@@ -121,9 +123,17 @@ def benchmark_run(cfg, run: RunDir, ds, reporter: Reporter | None = None, timing
                                        models_mtime=models_mtime(run, ("descriptor",)))
             tpath = bpath.with_suffix(".denoising.json")
             if not cached_ok(bpath, config) or not tpath.exists():
-                meter = DenoisingMeter()
-                write_described(Pipeline(model, descriptor), ds, test, bpath, config, reporter, meter=meter)
-                write_text_atomic(tpath, json.dumps(table_result(meter, base, ds, split).rows))
+                # a weightless baseline's output is denoised once per data and settings (cached)
+                dpath, rows = baseline_output(model, ds, test, base, split, reporter)
+                if dpath is not None:
+                    with open_denoised(dpath) as denoised:
+                        write_described(Pipeline(None, descriptor), denoised, test, bpath, config, reporter,
+                                        kind="denoised")
+                else:
+                    meter = DenoisingMeter()
+                    write_described(Pipeline(model, descriptor), ds, test, bpath, config, reporter, meter=meter)
+                    rows = table_result(meter, base, ds, split).rows
+                write_text_atomic(tpath, json.dumps(rows))
             table(base, json.loads(tpath.read_text(encoding="utf-8")))
             evaluated(bpath, label)
             continue

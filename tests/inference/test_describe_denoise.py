@@ -170,7 +170,7 @@ def test_a_weightless_baseline_table_is_computed_once_per_data_and_settings(tiny
 
     from hpdesc import registry
     from hpdesc.data.store import open_dataset
-    from hpdesc.inference import denoise as D
+    from hpdesc.inference import baseline as D
 
     calls = []
     real = D.denoising_table
@@ -193,3 +193,37 @@ def test_a_weightless_baseline_table_is_computed_once_per_data_and_settings(tiny
         for _ in range(2):  # a model with weights is never cached
             D.baseline_table_rows(weights, ds, test, "dncnn", None, cache=cache)
         assert calls[3:] == ["dncnn", "dncnn"]
+
+
+def test_a_weightless_baselines_output_is_denoised_once_and_describes_the_same(tiny_data, tmp_path, monkeypatch):
+    """A second run on the same data reads the cached denoised patches; describing them gives the same descriptors."""
+    import numpy as np
+
+    from hpdesc import registry
+    from hpdesc.data.denoised import open_denoised
+    from hpdesc.data.store import open_dataset
+    from hpdesc.inference.baseline import baseline_output, baseline_table_rows
+    from hpdesc.inference.describe import describe_sequences
+    from hpdesc.inference.pipeline import Pipeline
+    from hpdesc.models.denoisers.classical import NlMeans
+
+    filtered = []
+    real = NlMeans.filter
+    monkeypatch.setattr(NlMeans, "filter", lambda self, img: filtered.append(1) or real(self, img))
+    cache = tmp_path / "cache"
+    desc = registry.build("descriptor", "hardnet", input_shape=(32, 32, 1), filters=4, dim=8)
+    with open_dataset(tiny_data) as ds:
+        test = ds.split(sorted(ds.splits)[0])["test"]
+        nl = registry.build("denoiser", "nlmeans", input_shape=(32, 32, 1))
+        path, rows = baseline_output(nl, ds, test, "nlmeans", None, cache=cache)
+        once = len(filtered)
+        assert once > 0 and path.is_file()
+        again, rows2 = baseline_output(nl, ds, test, "nlmeans", None, cache=cache)
+        assert len(filtered) == once and again == path and rows2 == rows  # the second run denoises nothing
+        assert baseline_table_rows(nl, ds, test, "nlmeans", None, cache=cache) == rows and len(filtered) == once
+        direct = dict(describe_sequences(Pipeline(nl, desc), ds, test))
+        with open_denoised(path) as df:
+            cached = dict(describe_sequences(Pipeline(None, desc), df, test, kind="denoised"))
+        assert baseline_output(nl, ds, test, "nlmeans", None, cache=False) == (None, {})
+    for s in test:
+        np.testing.assert_array_equal(cached[s], direct[s])
