@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
-from hpdesc.progress import Reporter, steps
-
-
-class Recorder(Reporter):
-    def __init__(self):
-        self.calls = []
-
-    def start(self, description, total):
-        self.calls.append(("start", description, total))
-
-    def advance(self, n=1, **fields):
-        self.calls.append(("advance", n))
+from hpdesc.progress import steps
+from tests.benchmark.test_evaluate_progress import Recorder  # the benchmark tests' recording Reporter
 
 
 def test_steps_start_one_bar_and_move_it():
@@ -21,7 +11,7 @@ def test_steps_start_one_bar_and_move_it():
     update = steps(rec, "building")
     for done in (1, 2, 2, 5):
         update(done, 5)
-    assert rec.calls == [("start", "building", 5), ("advance", 1), ("advance", 1), ("advance", 3)]
+    assert rec.events == [("start", "building", 5), ("advance", 1), ("advance", 1), ("advance", 3)]
 
 
 def test_the_embedded_dataset_bar_moves(tmp_path, monkeypatch):
@@ -37,4 +27,4 @@ def test_the_embedded_dataset_bar_moves(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "default_dataset", fake_default_dataset)
     rec = Recorder()
     assert default_data_path(rec) == tmp_path / "d.h5"
-    assert sum(n for kind, *rest in rec.calls if kind == "advance" for n in rest) == 3
+    assert sum(n for kind, *rest in rec.events if kind == "advance" for n in rest) == 3
