@@ -28,7 +28,7 @@ from hpdesc.benchmark.verification import VERIF_BLOCK, VERIF_MEMORY_BYTES, evalu
 from hpdesc.config import TASKS
 from hpdesc.data.descfile import DescriptorSet, open_descriptors
 from hpdesc.data.images import LEVELS
-from hpdesc.data.store import PatchDataset, open_dataset
+from hpdesc.data.store import PatchDataset, default_split, open_dataset
 from hpdesc.errors import DataFormatError, UsageError
 from hpdesc.progress import Reporter
 
@@ -108,15 +108,6 @@ def check_options(distance: str, protocol: str, memory: int | None = None) -> No
         raise UsageError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
 
 
-def _default_split(config: dict, splits: dict) -> str:
-    for cand in (config.get("split"), "a"):
-        if cand and cand in splits:
-            return cand
-    if not splits:
-        raise DataFormatError("the dataset defines no splits")
-    return sorted(splits)[0]
-
-
 class _Hold:
     """Read the tasks' descriptors into memory once (:meth:`DescriptorSet.hold`), in a thread.
 
@@ -183,7 +174,7 @@ def evaluate(descriptors, dataset=None, *, tasks: Sequence[str] = TASKS, split: 
         if cfg.get("dataset_uid") and cfg["dataset_uid"] != ds.uid:
             notes.append(f"{desc.path} was computed on another dataset (uid {cfg['dataset_uid'][:8]}, "
                          f"this is {ds.uid[:8]})")
-        split = split or _default_split(cfg, ds.splits)
+        split = split or default_split(ds.splits, cfg.get("split"), "a")
         test = ds.split(split).get("test", [])
         if not test:
             raise DataFormatError(f"{ds.path}: split {split!r} has no test sequences")

@@ -20,7 +20,7 @@ _ROLE_HINT = "use denoiser.PARAM=VALUE or descriptor.PARAM=VALUE"
 
 def describe_run(run_dir, dataset, split: str | None, reporter: Reporter) -> Path:
     """Descriptors of the test sequences of ``split`` made with a run (cached), as :func:`hpdesc.api.describe_run`."""
-    from hpdesc.data.store import PatchDataset, open_dataset
+    from hpdesc.data.store import PatchDataset, default_split, open_dataset
     from hpdesc.inference.describe import describe_run_split
     from hpdesc.training.load import load_run
 
@@ -30,7 +30,7 @@ def describe_run(run_dir, dataset, split: str | None, reporter: Reporter) -> Pat
     own = not isinstance(dataset, PatchDataset)
     ds = open_dataset(dataset) if own else dataset
     try:
-        split = split or (lr.config.data.split if lr.config.data.split in ds.splits else sorted(ds.splits)[0])
+        split = split or default_split(ds.splits, lr.config.data.split)
         return describe_run_split(lr.run, lr.config, lr.denoiser, lr.descriptor, ds, split, reporter=reporter)
     finally:
         if own:
@@ -148,6 +148,7 @@ def denoising_tables(denoisers: Iterable[str], runs: Iterable, data, split: str 
                      sets: Iterable[str], ssim: bool, reporter: Reporter) -> list:
     """:func:`hpdesc.api.evaluate_denoising`'s tables (its docstring has the arguments), nothing written."""
     from hpdesc import config as C
+    from hpdesc.data.store import default_split
     from hpdesc.inference.denoise import denoising_table
     from hpdesc.training.load import load_run
     from hpdesc.training.run import latest_run
@@ -177,8 +178,7 @@ def denoising_tables(denoisers: Iterable[str], runs: Iterable, data, split: str 
     labels = [n for n, _ in models] + [f"{lr.config.denoiser.name} [{lr.run.path.name}]" for lr in loaded]
     with open_data(data, reporter) as ds:
         if split is None and ds.splits:
-            mine = loaded[0].config.data.split if loaded else None
-            split = mine if mine in ds.splits else sorted(ds.splits)[0]
+            split = default_split(ds.splits, loaded[0].config.data.split if loaded else None)
         seqs = split_sequences(ds, split)
         return [denoising_table(m, ds, seqs, label, split, reporter, ssim=ssim)
                 for label, m in zip(labels, [m for _, m in models] + [lr.denoiser for lr in loaded])]

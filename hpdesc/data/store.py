@@ -345,6 +345,19 @@ def _image_pos(name: str) -> int:
         raise UsageError(f"unknown image {name!r}; images are {', '.join(IMAGES)}") from None
 
 
+def default_split(splits, *preferred: str | None) -> str:
+    """The one default-split rule: the first of ``preferred`` the dataset defines (a file's or a
+    run's split), else its first split by name (``a`` on HPatches); a DataFormatError without splits."""
+    from hpdesc.errors import DataFormatError
+
+    for cand in preferred:
+        if cand and cand in splits:
+            return cand
+    if not splits:
+        raise DataFormatError("the dataset defines no splits")
+    return sorted(splits)[0]
+
+
 def open_dataset(path: str | os.PathLike) -> PatchDataset:
     """Open an hpdesc patch file (checks format, version and layout)."""
     return PatchDataset(path)

@@ -1,45 +1,32 @@
 """Match the features of two images: mutual nearest neighbours under L2, optional ratio test.
 
-Distances come from one matrix product (``|a|^2 + |b|^2 - 2 a.b``, float32, in row blocks to
-bound memory), so 5k x 5k 128-d descriptors match in a fraction of a second on 2 cores.
+Nearest neighbours come from the HPatches benchmark's kernel
+(:func:`hpdesc.benchmark.distances.nearest_neighbours`: a float32 matrix product finds candidates,
+near-ties are re-ranked in exact float64, the first index wins a tie), run both ways; there is
+one nearest-neighbour rule in hpdesc.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hpdesc.benchmark.distances import cross_monotone, nearest_neighbours
 from hpdesc.errors import DataFormatError
 
 _BLOCK = 4096  # rows of the distance matrix held at once
 
 
-def _nearest(a: np.ndarray, b: np.ndarray, second: bool):
-    """Nearest row of ``b`` for each row of ``a`` (index, squared distance as computed, and the second
-    smallest squared distance if ``second``) and the smallest squared distance in each column: one
-    pass over the distance matrix, ``_BLOCK`` rows at a time. (Column minima, not column argmins:
-    an argmin down the columns of a C-ordered block costs 20x a row argmin.)"""
-    aa = np.einsum("ij,ij->i", a, a)
-    bb = np.einsum("ij,ij->i", b, b)
-    nn12 = np.empty(len(a), np.int64)
-    d1 = np.empty(len(a), np.float32)
-    d2 = np.full(len(a), np.inf, np.float32)
-    col_best = np.full(len(b), np.inf, np.float32)
+def _second_nearest(a: np.ndarray, b: np.ndarray, nn: np.ndarray) -> np.ndarray:
+    """For each row of ``a`` the L2 distance to its second nearest row of ``b`` (inf with one row)."""
+    out = np.full(len(a), np.inf)
+    if b.shape[0] < 2:
+        return out
+    b_sq = np.einsum("ij,ij->i", b.astype(np.float64), b.astype(np.float64))
     for s in range(0, len(a), _BLOCK):
-        blk = a[s:s + _BLOCK]
-        d = blk @ b.T
-        d *= -2.0
-        d += bb[None, :]
-        d += aa[s:s + len(blk), None]
-        rows = np.arange(len(blk))
-        arg = np.argmin(d, axis=1)
-        nn12[s:s + len(blk)] = arg
-        d1[s:s + len(blk)] = d[rows, arg]
-        if second and d.shape[1] >= 2:
-            d[rows, arg] = np.inf
-            d2[s:s + len(blk)] = d.min(axis=1)
-            d[rows, arg] = d1[s:s + len(blk)]
-        np.minimum(col_best, d.min(axis=0), out=col_best)
-    return nn12, d1, d2, col_best
+        d = cross_monotone(a[s:s + _BLOCK], b, "L2", b_sq)
+        d[np.arange(len(d)), nn[s:s + _BLOCK]] = np.inf
+        out[s:s + len(d)] = np.sqrt(d.min(axis=1))
+    return out
 
 
 def check_ratio(ratio: float | None) -> None:
@@ -66,15 +53,13 @@ def mutual_nn(desc1: np.ndarray, desc2: np.ndarray, ratio: float | None = None) 
     check_ratio(ratio)
     if len(a) == 0 or len(b) == 0:
         return np.zeros((0, 2), np.int64)
-    nn12, d1, d2, col_best = _nearest(a, b, second=ratio is not None)
-    # i is also j's nearest row when d(i, j) is column j's minimum (the same float, from the same
-    # matrix entry); when several rows share that minimum, the first is j's nearest (argmin's rule)
-    cand = np.flatnonzero(d1 == col_best[nn12])
-    _, first = np.unique(nn12[cand], return_index=True)
-    keep = np.zeros(len(a), bool)
-    keep[cand[first]] = True
+    # the benchmark's kernel both ways (exact L2, the first index on ties): i and j are mutual
+    # nearest neighbours when each is the other's
+    nn12, d1 = nearest_neighbours(a, b, "L2", _BLOCK)
+    nn21, _ = nearest_neighbours(b, a, "L2", _BLOCK)
+    keep = nn21[nn12] == np.arange(len(a))
     if ratio is not None:
-        keep &= np.sqrt(np.maximum(d1, 0.0)) < ratio * np.sqrt(np.maximum(d2, 0.0))
+        keep &= d1 < ratio * _second_nearest(a, b, nn12)
     i = np.arange(len(a))
     return np.stack([i[keep], nn12[keep]], axis=1).astype(np.int64)
 

@@ -158,15 +158,15 @@ def _build(kind: str, cfg: RunConfig, section: str):
 
 
 def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result):
-    import keras
-
     from hpdesc import registry
     from hpdesc.models import is_trainable
 
     t = cfg.training
     path = run.model("denoiser")
     if run.state().get("denoiser_done") and path.exists():
-        return keras.saving.load_model(path)
+        from hpdesc.training.load import load_keras
+
+        return load_keras(path)
     cluster = distribute.active()
     with cluster.scope():
         model = _build("denoiser", cfg, "denoiser")
