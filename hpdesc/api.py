@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from hpdesc import config as C
-from hpdesc.atomic import check_writable, make_dirs
+from hpdesc.atomic import check_writable, make_dirs, refuse_inputs, same_file
 from hpdesc.errors import UsageError
 from hpdesc.training.load import LoadedRun
 from hpdesc.training.run import RunDir, new_run_dir, runs_root
@@ -182,6 +182,11 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
 
 
 # -- runs -------------------------------------------------------------------------------------------
+def _run_files(run) -> list[Path]:
+    """The files of run directory ``run`` that a command reads (none for no run)."""
+    return [] if run is None else RunDir(run).inputs()
+
+
 def _import_recorded(cfg: C.RunConfig) -> None:
     """Check a run's recorded components are installed and import them (custom layers register)."""
     from hpdesc.training.load import import_recorded
@@ -306,6 +311,7 @@ def describe(run=None, data=None, out=None, denoiser: str | None = None, descrip
 
     if out is None:
         raise UsageError("describe needs an output file (--out FILE.h5)")
+    refuse_inputs([out], [data, *_run_files(run)])
     params = _set_params(sets, params)
     _check_describe_params(params, run, denoiser, descriptor)
     den_model = desc_model = None
@@ -366,6 +372,7 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
         if lr.denoiser is None:
             raise UsageError(f"{lr.run.path}: the run has no denoiser")
         model, run_dir = lr.denoiser, str(lr.run.path.resolve())
+    refuse_inputs([out], [data, *_run_files(run_dir)])
     pipe = Pipeline(model, None)
     with _open_data(data) as ds:
         seqs = _sequences(ds, split)
@@ -443,6 +450,7 @@ def benchmark_denoise(denoisers: Iterable[str] = (), runs: Iterable = (), *, dat
     outputs = [p for p in (json, markdown, plot) if p is not None]
     for target in outputs:
         check_writable(target)
+    refuse_inputs(outputs, [data, *(f for r in runs for f in _run_files(r))])
     names, runs = list(denoisers), list(runs)
     if len(set(names)) < len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -527,6 +535,8 @@ def benchmark(descriptors=None, *, run=None, data=None, split: str | None = None
     outputs = [p for p in (json, markdown, plot) if p is not None]
     for target in outputs:  # before the evaluation, not after it
         check_writable(target)
+    refuse_inputs(outputs, [data, tasks_dir, *(descriptors if isinstance(descriptors, (list, tuple)) else [descriptors]),
+                            *_run_files(run)])
     if memory is not None and not memory > 0:
         raise UsageError(f"memory must be a positive number of bytes, got {memory!r}")
     many = isinstance(descriptors, (list, tuple))
@@ -617,6 +627,7 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     for target in (json, plot):
         if target is not None:
             check_writable(target)
+    refuse_inputs([json, plot], [seq_dir, *(f for r in _as_list(run) for f in _run_files(r))])
     folders, _dropped = E.select_sequences(seq_dir, d2net_subset)
     feature_methods, runs, descs = image_methods(seq_dir, features=features, run=run, descriptor=descriptor,
                                                  compare=compare)
@@ -737,6 +748,7 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
             seen[p.name] = p
     _read_images(paths)
     ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    refuse_inputs([feature_path(p, ext.method, out) for p in paths], [*paths, *_run_files(run)])
     reporter = _reporter(progress)
     reporter.start(f"features ({ext.name})", len(paths))
     rows, notes = [], []
@@ -777,6 +789,9 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
         if target is not None:
             check_writable(target)
     paths = [Path(image1), Path(image2)]
+    refuse_inputs([out, json], [*paths, *_run_files(run)])
+    if out is not None and json is not None and same_file(out, json):
+        raise UsageError(f"--out {out} and --json {json} are the same file; give two paths")
     images = [_read_image(p) for p in paths]
     ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
     f1, f2 = (ext(img) for img in images)

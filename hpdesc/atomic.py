@@ -137,13 +137,16 @@ def refuse_inputs(outputs: Iterable, inputs: Iterable, *, folders: Iterable = ()
 
     ``outputs``: files the command will write (None entries skipped); ``folders``: folders it will
     create or replace whole (refused when they are, or contain, an input); ``inputs``: the files
-    and folders it reads. One UsageError naming both paths.
+    and folders it reads (an existing file inside an input folder counts as an input). One
+    UsageError naming both paths.
     """
     ins = [Path(i) for i in inputs if i is not None]
     for out in (Path(o) for o in outputs if o is not None):
         for inp in ins:
-            if same_file(out, inp):
-                raise UsageError(f"output {out} is the input {inp}: writing it would destroy the input",
+            if same_file(out, inp) or (inp.is_dir() and out.is_file() and _within(out, inp)):
+                raise UsageError(f"output {out} is the input {inp}: writing it would destroy the input"
+                                 if same_file(out, inp) else
+                                 f"output {out} is a file of the input folder {inp}: writing it would change the input",
                                  hint="choose another output path")
     for folder in (Path(o) for o in folders if o is not None):
         for inp in ins:

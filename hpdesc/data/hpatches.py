@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from hpdesc.atomic import atomic_path, check_writable, make_dirs
+from hpdesc.atomic import atomic_path, check_writable, make_dirs, refuse_inputs
 from hpdesc.data.images import IMAGES
 from hpdesc.data.store import DatasetWriter, PatchDataset
 from hpdesc.errors import DataFormatError, UsageError
@@ -103,6 +103,7 @@ def import_release(src: str | os.PathLike, out: str | os.PathLike, noise=None, s
         raise UsageError(f"{src}: image-sequence layout; use import_sequences")
     seq_dirs = _sequence_dirs(src)
     check_writable(out)
+    refuse_inputs([out], [src])
     # pass 1: counts (cheap: PNG headers via full read is fine at HPatches scale per sequence)
     counts = []
     for d in seq_dirs:

@@ -152,6 +152,9 @@ def import_sequences(src_dir, out_path, n_patches: int = DEFAULT_PATCHES, seed: 
     """
     if int(n_patches) < 1:
         raise UsageError(f"n_patches must be at least 1, got {n_patches}")
+    from hpdesc.atomic import refuse_inputs
+
+    refuse_inputs([out_path], [src_dir])
     noise = noise if noise is not None else NoiseModel()
     params = params or ExtractParams()
     folders = find_sequences(src_dir)

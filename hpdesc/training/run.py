@@ -100,6 +100,10 @@ class RunDir:
         self.save_state(st)
         return st
 
+    def inputs(self) -> list[Path]:
+        """The files a command that uses this run reads (an output must not be one of them)."""
+        return [self.config, self.model("denoiser"), self.model("descriptor"), self.descriptors, self.state_path]
+
     def check(self) -> "RunDir":
         """Raise a UsageError unless this looks like a run directory."""
         if not self.path.is_dir():
