@@ -215,8 +215,18 @@ def load_run(run_dir=None) -> LoadedRun:
 
 
 def latest_run() -> Path:
-    """The most recent run directory (``runs/latest``, else the newest)."""
+    """The most recently trained run: the one ``<runs root>/latest`` names (every run that trains
+    and passes its checks updates it, wherever its ``out``), else the newest finished run there."""
     return _latest().path
+
+
+def _default_run(run, reporter):
+    """``run``, or the latest run, said on the reporter so the user sees which run is used."""
+    if run is not None:
+        return run
+    path = latest_run()
+    reporter.log(f"using the latest run {path} (pass --run RUN_DIR to choose another)")
+    return path
 
 
 # -- describe / denoise ----------------------------------------------------------------------------------
@@ -368,7 +378,7 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
             keys = ", ".join(f"denoiser.{k}" for k in given)
             raise UsageError(f"{keys} cannot take effect: the run's trained denoiser is used as it is",
                              hint="parameters apply to a denoiser picked by name, e.g. --denoiser nlmeans --set denoiser.h=12")
-        lr = load_run(run)
+        lr = load_run(_default_run(run, _reporter(progress)))
         if lr.denoiser is None:
             raise UsageError(f"{lr.run.path}: the run has no denoiser")
         model, run_dir = lr.denoiser, str(lr.run.path.resolve())
@@ -400,8 +410,8 @@ def export(run=None, what: str | None = None, format: str = "onnx", out=None, pr
     if what is not None:
         check_what(what)
     require_exporters(format)
-    lr = load_run(run)
     reporter = _reporter(progress)
+    lr = load_run(_default_run(run, reporter))
     _drop_ignored_params(lr.config, reporter)
     return export_run(lr.run.path, lr.config, lr.denoiser, lr.descriptor, what=what, fmt=format, out=out,
                       reporter=reporter)
@@ -457,7 +467,7 @@ def benchmark_denoise(denoisers: Iterable[str] = (), runs: Iterable = (), *, dat
         raise UsageError(f"denoiser {dup!r} is given twice; compare it with other settings by training runs, "
                          "or run the table once per setting")
     if not names and not runs:
-        runs = [latest_run()]
+        runs = [_default_run(None, _reporter(progress))]
     per: dict[str, dict] = {n: dict((params or {}).get(n, {})) for n in names}
     for role in (params or {}):
         if role not in per:
@@ -500,7 +510,7 @@ def _run_descriptors(run, data, split: str | None, reporter) -> Path:
     """Describe ``split`` with ``run`` (default: the latest run) on ``data`` (default: its dataset)."""
     if run is None:
         try:
-            run = latest_run()
+            run = _default_run(None, reporter)
         except UsageError as exc:
             raise UsageError(f"nothing to benchmark: no --descriptors FILE given and no trained run found "
                              f"({exc.message})",

@@ -37,6 +37,8 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     """Keep every test's cache (embedded dataset, runs) out of the user's home."""
     home = tmp_path_factory.getbasetemp() / "hpdesc-home"
     monkeypatch.setenv("HPDESC_HOME", str(home))
+    # a trained run updates `<runs root>/latest` wherever its --out is: never the checkout's ./runs
+    monkeypatch.setenv("HPDESC_RUNS", str(tmp_path_factory.mktemp("runs-root")))
 
 
 @pytest.fixture
