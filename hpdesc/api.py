@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Mapping
 
 from hpdesc import config as C
 from hpdesc.atomic import check_writable, make_dirs, refuse_inputs, same_file
+from hpdesc.data.pixels import applies_max_pixels
 from hpdesc.errors import UsageError
 from hpdesc.training.load import LoadedRun
 from hpdesc.training.run import RunDir, new_run_dir, runs_root
@@ -612,10 +613,11 @@ def image_methods(seq_dir, *, features=(), run=(), descriptor=(), compare=()) ->
     return feature_methods, runs, descs
 
 
+@applies_max_pixels
 def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=(), compare=(),
                      detector: str | None = None, max_keypoints: int | None = None, noise: str | None = None,
                      sets: Iterable[str] = (), seed: int | None = None, d2net_subset: bool = False,
-                     json=None, plot=None, progress=None) -> list:
+                     json=None, plot=None, max_pixels: int | None = None, progress=None) -> list:
     """Image matching on an ``hpatches-sequences-release`` folder: MMA and homography accuracy per method.
 
     The options of ``hpdesc benchmark images``. Methods, in this order: ``features``: names of
@@ -629,8 +631,9 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     name with feature files in the first sequence (precomputed) or else a descriptor name. Each
     setting applies to features computed here: with none computed, giving one is an error.
     ``d2net_subset``: leave out the 8 sequences D2-Net drops (said in the notes). ``json``,
-    ``plot`` (PNG of the MMA curves): also write there (checked before any work). Each a single
-    value or a list. Returns one :class:`~hpdesc.matching.evaluate.ImageMatchingResult` per method.
+    ``plot`` (PNG of the MMA curves): also write there (checked before any work). ``max_pixels``:
+    the pixel budget of an image (default 25 megapixels, :mod:`hpdesc.data.pixels`; checked from
+    the headers before any work). Each a single value or a list. Returns one :class:`~hpdesc.matching.evaluate.ImageMatchingResult` per method.
     """
     from hpdesc.matching import evaluate as E
 
@@ -731,9 +734,11 @@ def _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whol
                           whole_image=whole_image)
 
 
+@applies_max_pixels
 def features(images, *, run=None, descriptor: str | None = None, detector: str = "sift",
              max_keypoints: int = 2048, out=None, noise: str | None = None, seed: int = 0,
-             sets: Iterable[str] = (), whole_image: bool | None = None, progress=None) -> dict:
+             sets: Iterable[str] = (), whole_image: bool | None = None, max_pixels: int | None = None,
+             progress=None) -> dict:
     """Keypoint features of images, one D2-Net ``.npz`` file ``<image>.<method>`` per image.
 
     ``images``: a path or a list of them. ``run`` (a run directory) or ``descriptor`` (a registered
@@ -741,8 +746,9 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     ``detector``: ``sift``, ``orb``, ``akaze``; ``max_keypoints``: the strongest kept. ``out``: a
     folder for the files (default: beside each image). ``noise``: ``e`` / ``h`` / ``t`` adds
     hpdesc's noise to each image before detection (seeded by ``seed``). ``whole_image``: see
-    :func:`hpdesc.matching.extract.make_extractor`. Every image is read before anything is
-    written. Returns ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
+    :func:`hpdesc.matching.extract.make_extractor`. ``max_pixels``: the pixel budget of an image
+    (default 25 megapixels; a larger one is refused from its header). Every image is read before
+    anything is written. Returns ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
     "notes", "timings"}``.
     """
     from hpdesc.matching.features import feature_path, save_features
@@ -773,13 +779,14 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     return {"name": ext.name, "method": ext.method, "files": rows, "notes": notes, "timings": dict(ext.timings)}
 
 
+@applies_max_pixels
 def match(image1, image2, *, run=None, descriptor: str | None = None, detector: str = "sift",
           max_keypoints: int = 2048, ratio: float | None = None, threshold: float = 3.0,
           noise: str | None = None, seed: int = 0, sets: Iterable[str] = (), whole_image: bool | None = None,
-          out=None, json=None, progress=None) -> dict:
+          out=None, json=None, max_pixels: int | None = None, progress=None) -> dict:
     """Match two images: keypoint features, mutual nearest neighbours, a robust homography.
 
-    Models and detection as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
+    Models, detection and ``max_pixels`` as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
     0.8). The homography comes from ``cv2.findHomography(..., cv2.USAC_MAGSAC, threshold)``
     (pixels). ``out``: a PNG of the two images side by side, inlier matches green, the others red;
     ``json``: keypoints, matches, inlier mask and H. Zero keypoints or matches is a result (with
