@@ -62,6 +62,9 @@ def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfi
     for a component that a later layer replaces is a ConfigError (see :mod:`hpdesc.config.layers`).
     """
     skip = flags.pop("skip_denoiser", False)
+    if skip and flags.get("denoiser") not in (None, "none", "identity"):
+        raise UsageError(f"--skip-denoiser and --denoiser {flags['denoiser']} conflict: skipping means no denoiser",
+                         hint="give one of them")
     unknown = [k for k in flags if k not in _FLAG_KEYS]
     if unknown:
         raise UsageError(f"unknown argument {unknown[0]!r}; use one of {', '.join([*_FLAG_KEYS, 'skip_denoiser'])} "
@@ -371,7 +374,7 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
     if out is None:
         raise UsageError("denoise needs an output file (--out FILE.h5)")
     given = _denoiser_params(sets, params, "denoise")
-    run_dir = None
+    run_dir = run_denoiser = None
     if denoiser is not None:
         model = _named_denoiser(denoiser, given)
     else:
@@ -382,12 +385,12 @@ def denoise(run=None, data=None, out=None, split: str | None = None, denoiser: s
         lr = load_run(_default_run(run, _reporter(progress)))
         if lr.denoiser is None:
             raise UsageError(f"{lr.run.path}: the run has no denoiser")
-        model, run_dir = lr.denoiser, str(lr.run.path.resolve())
+        model, run_dir, run_denoiser = lr.denoiser, str(lr.run.path.resolve()), lr.config.denoiser.name
     refuse_inputs([out], [data, *_run_files(run_dir)])
     pipe = Pipeline(model, None)
     with _open_data(data) as ds:
         seqs = _sequences(ds, split)
-        config = denoised_config(ds, split, denoiser, run_dir)
+        config = denoised_config(ds, split, denoiser, run_dir, run_denoiser)
         splits = ds.splits if split is None else {split: ds.split(split)}
         psnr = write_denoised_dataset(pipe, ds, seqs, out, config, _reporter(progress), splits=splits)
     return {"path": Path(out), "psnr": psnr}
