@@ -135,14 +135,15 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     if resume is not None:
         _refuse_settings_on_resume(config, sets, out, flags)
         run = RunDir(resume).check()
-        cfg = C.resolve(run.config)
-        distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
-        if run.state().get("finished"):
-            reporter.log(f"{run.path} already finished")
-        _import_recorded(cfg)
-        _drop_ignored_params(cfg, reporter)
-        return distribute.train_here(cfg, run, run_training, reporter=reporter,
-                                     max_epochs_this_session=max_epochs_this_session)
+        with run.lock():  # a second --resume of this run fails at once, naming the holder
+            cfg = C.resolve(run.config)
+            distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
+            if run.state().get("finished"):
+                reporter.log(f"{run.path} already finished")
+            _import_recorded(cfg)
+            _drop_ignored_params(cfg, reporter)
+            return distribute.train_here(cfg, run, run_training, reporter=reporter,
+                                         max_epochs_this_session=max_epochs_this_session)
     # `denoiser=X` without `descriptor`: train the denoiser alone (unless a config or a set names a descriptor)
     if (flags.get("denoiser") is not None and flags.get("descriptor") is None and config is None
             and not any(s.split("=", 1)[0].strip() in ("descriptor", "descriptor.name") for s in sets)):
@@ -180,9 +181,10 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
         make_dirs(run.path)
     else:
         run = new_run_dir(cfg.denoiser.name, cfg.descriptor.name if cfg.trains_descriptor else "none")
-    cfg.save(run.config)
-    return distribute.train_here(cfg, run, run_training, reporter=reporter,
-                                 max_epochs_this_session=max_epochs_this_session)
+    with run.lock():
+        cfg.save(run.config)
+        return distribute.train_here(cfg, run, run_training, reporter=reporter,
+                                     max_epochs_this_session=max_epochs_this_session)
 
 
 # -- runs -------------------------------------------------------------------------------------------

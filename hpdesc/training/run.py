@@ -12,20 +12,24 @@ Layout::
     RUN/tensorboard/<stage>/     TensorBoard event files
     RUN/checkpoints/             last epoch's weights + optimizer state per stage, pool cache
     RUN/state.json               progress: finished epochs per stage, finished phases
+    RUN/.lock                    held (flock) by the process training the run; records its pid
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import re
 from pathlib import Path
+from typing import Iterator
 
 from hpdesc.atomic import make_dirs, write_text_atomic
 from hpdesc.errors import UsageError, WriteError
 
 LATEST = "latest"
+LOCK = ".lock"
 
 
 def runs_root() -> Path:
@@ -103,6 +107,39 @@ class RunDir:
     def inputs(self) -> list[Path]:
         """The files a command that uses this run reads (an output must not be one of them)."""
         return [self.config, self.model("denoiser"), self.model("descriptor"), self.descriptors, self.state_path]
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator["RunDir"]:
+        """Hold this run for one training process: a second ``train --resume`` of it fails at once.
+
+        An ``fcntl.flock`` on ``RUN/.lock`` (released by the OS when the process dies, so a killed
+        run never stays locked); the file records the holder's pid for the message.
+        """
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): unlocked, as before
+            yield self
+            return
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise WriteError(f"cannot write {self.lock_path}: {exc.strerror or exc}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+                raise UsageError(f"{self.path} is being trained by another process (pid {holder})",
+                                 hint="wait for it to finish or stop it, then --resume") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield self
+        finally:
+            os.close(fd)  # releases the lock
 
     def check(self) -> "RunDir":
         """Raise a UsageError unless this looks like a run directory."""
