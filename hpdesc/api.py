@@ -773,13 +773,21 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     reporter = _reporter(progress)
     reporter.start(f"features ({ext.name})", len(paths))
     rows, notes = [], []
-    for p in paths:
-        feats = ext(_read_image(p))
-        if not len(feats):
-            notes.append(f"{p}: no keypoints found (an empty feature file was written)")
-        target = save_features(feature_path(p, ext.method, out), feats)
-        rows.append({"image": p, "path": target, "keypoints": len(feats), "dim": feats.dim})
-        reporter.advance(1)
+    new_folder = out is not None and not Path(out).exists()
+    try:
+        for p in paths:
+            feats = ext(_read_image(p))
+            if not len(feats):
+                notes.append(f"{p}: no keypoints found (an empty feature file was written)")
+            target = save_features(feature_path(p, ext.method, out), feats)
+            rows.append({"image": p, "path": target, "keypoints": len(feats), "dim": feats.dim})
+            reporter.advance(1)
+    except BaseException:
+        if new_folder:  # a failure (a full disk) leaves no output folder behind, empty or half-filled
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     reporter.done()
     return {"name": ext.name, "method": ext.method, "files": rows, "notes": notes, "timings": dict(ext.timings)}
 
