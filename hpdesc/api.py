@@ -17,6 +17,7 @@ the API without making any function shorter.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -135,9 +136,10 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     if resume is not None:
         _refuse_settings_on_resume(config, sets, out, flags)
         run = RunDir(resume).check()
-        with run.lock():  # a second --resume of this run fails at once, naming the holder
-            cfg = C.resolve(run.config)
-            distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
+        cfg = C.resolve(run.config)
+        cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
+        # a second --resume of this run fails at once, naming the holder (only the chief writes the run)
+        with run.lock() if cluster.is_chief else contextlib.nullcontext():
             if run.state().get("finished"):
                 reporter.log(f"{run.path} already finished")
             _import_recorded(cfg)
