@@ -178,7 +178,7 @@ def remove_stale_temps(target) -> list[Path]:
     """Remove the temporary files and folders (``.<name>.<pid>.<random>.tmp``) left beside
     ``target`` by processes that are no longer running; return what was removed."""
     target = Path(target)
-    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[^.]+\.tmp(\.old)?$")
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[^.]+\.tmp(\.[^/]*)?$")
     removed = []
     try:
         siblings = list(target.parent.iterdir())
@@ -246,8 +246,11 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, keep_suffix: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
+
+    ``keep_suffix``: the temporary name ends in ``path``'s suffix too (for writers that insist
+    on one, such as Keras' ``.keras``).
 
     On any exception (or Ctrl-C) the temporary file is removed and ``path`` is left as it was,
     so a reader never sees a half-written file. A target that cannot be written (its folder
@@ -259,7 +262,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     make_dirs(target.parent, target=target)
     remove_stale_temps(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target.name), suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(target.name), suffix=".tmp" + (target.suffix if keep_suffix else ""),
+                                   dir=target.parent)
     except OSError as exc:
         raise _cannot_write(target, f"cannot create files in {target.parent} ({exc.strerror or exc})") from None
     os.close(fd)
