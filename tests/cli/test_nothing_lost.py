@@ -310,3 +310,20 @@ def test_benchmark_on_other_data_keeps_the_runs_descriptors(hand_run, data, tmp_
     assert res.exit_code == 0, res.output
     with h5py.File(out) as f:
         assert json.loads(f.attrs["config"])["denoiser"] == "dncnn"  # was "run"
+
+
+def test_train_on_a_full_disk_names_the_file_and_leaves_latest_alone(data, tmp_path, monkeypatch, file_size_limit):
+    root = tmp_path / "runs"
+    monkeypatch.setenv("HPDESC_RUNS", str(root))
+    sets = [x for s in tiny_sets(denoiser=False) for x in ("--set", s)]
+    before = _md5(data)
+    file_size_limit(20_000)
+    res = runner.invoke(app, ["train", "--data", str(data), "--skip-denoiser", "--descriptor", "hardnet",
+                              "--epochs", "1", *sets, "--out", str(tmp_path / "R")])
+    file_size_limit(resource.RLIM_INFINITY)
+    assert res.exit_code == 2, res.output
+    errors = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]  # after the tiny data's warning
+    assert len(errors) == 1 and f"cannot write {tmp_path / 'R'}" in errors[0] and "File too large" in errors[0], res.stderr
+    assert not (root / LATEST).exists()
+    assert not [p for p in (tmp_path / "R").rglob("*.tmp*")]  # no temporary file left
+    assert _md5(data) == before
