@@ -647,8 +647,9 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     for target in (json, plot):
         if target is not None:
             check_writable(target)
-    refuse_inputs([json, plot], [seq_dir, *(f for r in _as_list(run) for f in _run_files(r))])
     folders, _dropped = E.select_sequences(seq_dir, d2net_subset)
+    # the sequence folders' files (images, H_1_k, feature files) are inputs; a report beside them is not
+    refuse_inputs([json, plot], [*folders, *(f for r in _as_list(run) for f in _run_files(r))])
     feature_methods, runs, descs = image_methods(seq_dir, features=features, run=run, descriptor=descriptor,
                                                  compare=compare)
     given = _as_list(extractors)

@@ -110,7 +110,7 @@ def test_match_and_features_refuse_to_overwrite_an_image(images, tmp_path):
     assert (_md5(a), _md5(b)) == before
 
 
-def test_data_import_refuses_to_write_into_its_source(tmp_path):
+def test_data_import_and_benchmark_images_refuse_to_write_over_a_sequence_file(tmp_path):
     from hpdesc.data.synth import write_sequences
 
     seqs = write_sequences(tmp_path / "seqs", n_sequences=2, image_size=96)
@@ -118,6 +118,8 @@ def test_data_import_refuses_to_write_into_its_source(tmp_path):
     before = _md5(target)
     res = runner.invoke(app, ["data", "import", str(seqs), "--out", str(target)])
     _one_line(res, 2, str(target))
+    res = runner.invoke(app, ["benchmark", "images", str(seqs), "--descriptor", "sift", "--json", str(target)])
+    _one_line(res, 2, str(target), "input")
     assert _md5(target) == before
 
 
