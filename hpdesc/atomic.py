@@ -83,20 +83,28 @@ def io_error(path, exc: BaseException, *, write: bool) -> UsageError | ReadError
 
 @contextlib.contextmanager
 def writing(path) -> Iterator[None]:
-    """Turn an ``OSError`` raised in the block (not one of hpdesc's own errors) into ``cannot write PATH``."""
+    """Turn a failed write raised in the block (a full disk, a size limit, a read-only folder;
+    h5py's "Can't write data" too) into ``cannot write PATH: reason``."""
     try:
         yield
     except OSError as exc:
-        if isinstance(exc, (WriteError, ReadError)) or _is_read_failure(exc):
+        if isinstance(exc, (WriteError, ReadError)) or not _is_write_failure(exc):
             raise
         raise io_error(path, exc, write=True) from None
 
 
-def _is_read_failure(exc: OSError) -> bool:
-    """h5py's failure to read an input inside a writer's block (no errno, "Can't read data"): not a
-    write error of the output; the reader's own :func:`reading` names the input."""
-    text = str(exc).lower()
-    return getattr(exc, "errno", None) is None and "read" in text and "write" not in text
+# the errors of a write: anything else raised while an output is written (a missing input, a damaged
+# one read inside the writer's block) is left for the reader's own message
+_WRITE_ERRNOS = {_errno.ENOSPC, _errno.EFBIG, _errno.EDQUOT, _errno.EROFS, _errno.EIO, _errno.EACCES,
+                 _errno.EPERM, _errno.ENAMETOOLONG, _errno.EISDIR, _errno.ENOTDIR, _errno.ESTALE}
+
+
+def _is_write_failure(exc: OSError) -> bool:
+    code = getattr(exc, "errno", None)
+    if code is None:  # h5py's errors carry errno only sometimes; their text says "write"
+        m = re.search(r"errno = (\d+)", str(exc))
+        return ("write" in str(exc).lower()) or (m is not None and int(m.group(1)) in _WRITE_ERRNOS)
+    return code in _WRITE_ERRNOS
 
 
 @contextlib.contextmanager
@@ -273,7 +281,10 @@ def atomic_path(path: str | os.PathLike, *, keep_suffix: bool = False) -> Iterat
         os.chmod(tmp_path, 0o666 & ~umask())
         with writing(target):  # a full disk, a file size limit: one line naming the target
             yield tmp_path
+        try:
             os.replace(tmp_path, target)
+        except OSError as exc:
+            raise _cannot_write(target, os_reason(exc)) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
