@@ -71,8 +71,9 @@ from hpdesc.errors import WriteError
 resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 try:
     with atomic_h5({str(tmp_path / 'big.h5')!r}) as f:
-        d = f.create_dataset("x", shape=(400000,), dtype="f8", chunks=(1000,))
-        d[:] = np.random.rand(400000)
+        f.create_dataset("x", shape=(400000,), dtype="f8", chunks=(1000,), compression="gzip")
+        for lo in range(0, 400000, 50000):  # a temporary Dataset per write, as the patch writers do
+            f["x"][lo:lo + 50000] = np.random.rand(50000)
 except WriteError as exc:
     print(exc.message)
     sys.exit(2)

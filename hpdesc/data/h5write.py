@@ -42,15 +42,20 @@ def _discard(f: h5py.File) -> None:
 def atomic_h5(path) -> Iterator[h5py.File]:
     """An open, writable ``h5py.File`` at a temporary sibling of ``path``; renamed to it on success."""
     with atomic_path(path) as tmp:
-        f = h5py.File(tmp, "w")
+        # no chunk cache: a chunk is written in the call that fills it, so a full disk is an
+        # exception there. With a cache, HDF5 wrote chunks when a dataset object was freed, h5py
+        # ignored the failure ("Exception ignored in ObjectID.__dealloc__") and the next flush
+        # crashed the process (segfault). Measured: no slower to build a patch file.
+        f = h5py.File(tmp, "w", rdcc_nbytes=0)
         try:
             yield f
         except BaseException:
             _discard(f)
             raise
         try:
-            # close() flushes HDF5's buffers: it raises OSError or RuntimeError ("Can't decrement
-            # id ref count") when the disk is full
+            # flush first, then close: either raises (OSError, or RuntimeError "Can't decrement id
+            # ref count") when the disk is full; the file is then discarded safely
+            f.flush()
             f.close()
         except (OSError, RuntimeError) as exc:
             _discard(f)
