@@ -39,14 +39,21 @@ def _discard(f: h5py.File) -> None:
 
 
 @contextlib.contextmanager
-def atomic_h5(path) -> Iterator[h5py.File]:
-    """An open, writable ``h5py.File`` at a temporary sibling of ``path``; renamed to it on success."""
+def atomic_h5(path, *, copy_of=None) -> Iterator[h5py.File]:
+    """An open, writable ``h5py.File`` at a temporary sibling of ``path``; renamed to it on success.
+
+    ``copy_of``: start from a copy of that file (opened ``r+``) instead of an empty one.
+    """
+    import shutil
+
     with atomic_path(path) as tmp:
+        if copy_of is not None:
+            shutil.copyfile(copy_of, tmp)
         # no chunk cache: a chunk is written in the call that fills it, so a full disk is an
         # exception there. With a cache, HDF5 wrote chunks when a dataset object was freed, h5py
         # ignored the failure ("Exception ignored in ObjectID.__dealloc__") and the next flush
         # crashed the process (segfault). Measured: no slower to build a patch file.
-        f = h5py.File(tmp, "w", rdcc_nbytes=0)
+        f = h5py.File(tmp, "w" if copy_of is None else "r+", rdcc_nbytes=0)
         try:
             yield f
         except BaseException:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,10 +18,10 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from hpdesc.atomic import atomic_path, reading
+from hpdesc.atomic import reading
 from hpdesc.data.tasks import TaskMaker, Tasks, read_group, store_all
 from hpdesc.data.images import IMAGES
-from hpdesc.data.h5write import AtomicH5Writer
+from hpdesc.data.h5write import AtomicH5Writer, atomic_h5
 from hpdesc.errors import DataFormatError, UsageError
 
 PATCHES_FORMAT = "hpdesc.patches"
@@ -181,10 +180,8 @@ def add_tasks(path, make: TaskMaker, split: str | None = None) -> bool:
         return False
     if not want:
         return False
-    with atomic_path(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            store_all(f, PatchDataset.over(f, path), make, want)
+    with atomic_h5(path, copy_of=path) as f:
+        store_all(f, PatchDataset.over(f, path), make, want)
     return True
 
 
