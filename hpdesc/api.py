@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from hpdesc import config as C
-from hpdesc.atomic import check_writable
+from hpdesc.atomic import check_writable, refuse_inputs
+from hpdesc.data.pixels import applies_max_pixels
 from hpdesc.errors import UsageError
 from hpdesc.inference.datasets import default_data_path
 from hpdesc.progress import Reporter
 from hpdesc.training.load import LoadedRun
-from hpdesc.training.run import RunDir
+from hpdesc.training.run import RunDir, default_run, run_inputs
 from hpdesc.training.run import latest_run as _latest
 from hpdesc.training.start import resolve_config
 
@@ -83,7 +84,8 @@ def load_run(run_dir=None) -> LoadedRun:
 
 
 def latest_run() -> Path:
-    """The most recent run directory (``runs/latest``, else the newest)."""
+    """The most recently trained run: the one ``<runs root>/latest`` names (every run that trains
+    and passes its checks updates it, wherever its ``out``), else the newest finished run there."""
     return _latest().path
 
 
@@ -142,8 +144,8 @@ def export_run(run=None, what: str | None = None, format: str = "onnx", out=None
     if what is not None:
         check_what(what)
     require_exporters(format)
-    lr = load_run(run)
     reporter = _reporter(progress)
+    lr = load_run(default_run(run, reporter))
     drop_ignored_params(lr.config, reporter)
     return _export(lr.run.path, lr.config, lr.denoiser, lr.descriptor, what=what, fmt=format, out=out,
                       reporter=reporter)
@@ -169,6 +171,7 @@ def evaluate_denoising(denoisers: Iterable[str] = (), runs: Iterable = (), *, da
     for target in (json, markdown, plot):
         if target is not None:
             check_writable(target)
+    refuse_inputs([json, markdown, plot], [data, *(f for r in runs for f in run_inputs(r))])
     results = _commands().denoising_tables(denoisers, runs, data, split, params, sets, ssim, _reporter(progress))
     for target, write in ((json, D.write_json), (markdown, D.write_markdown), (plot, D.plot_bars)):
         if target is not None:
@@ -180,7 +183,7 @@ def _run_descriptors(run, data, split: str | None, reporter) -> Path:
     """Describe ``split`` with ``run`` (default: the latest run) on ``data`` (default: its dataset)."""
     if run is None:
         try:
-            run = latest_run()
+            run = default_run(None, reporter)
         except UsageError as exc:
             raise UsageError(f"nothing to benchmark: no --descriptors FILE given and no trained run found "
                              f"({exc.message})",
@@ -215,6 +218,8 @@ def evaluate(descriptors=None, *, run=None, data=None, split: str | None = None,
     outputs = [p for p in (json, markdown, plot) if p is not None]
     for target in outputs:  # before the evaluation, not after it
         check_writable(target)
+    refuse_inputs(outputs, [data, tasks_dir, *(descriptors if isinstance(descriptors, (list, tuple)) else [descriptors]),
+                            *run_inputs(run)])
     check_options(distance, protocol, memory)  # evaluate's own rule, before a run is described
     many = isinstance(descriptors, (list, tuple))
     files = list(descriptors) if many else [] if descriptors is None else [descriptors]
@@ -249,10 +254,11 @@ def image_methods(seq_dir, *, features=(), run=(), descriptor=(), compare=()) ->
     return _methods(seq_dir, features=features, run=run, descriptor=descriptor, compare=compare)
 
 
+@applies_max_pixels
 def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=(), compare=(),
                      detector: str | None = None, max_keypoints: int | None = None, noise: str | None = None,
                      sets: Iterable[str] = (), seed: int | None = None, d2net_subset: bool = False,
-                     json=None, plot=None, progress=None) -> list:
+                     json=None, plot=None, max_pixels: int | None = None, progress=None) -> list:
     """Image matching on an ``hpatches-sequences-release`` folder: MMA and homography accuracy per method.
 
     The options of ``hpdesc benchmark images``. Methods, in this order: ``features``: names of
@@ -267,7 +273,9 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     setting applies to features computed here: with none computed, giving one is an error.
     ``d2net_subset``: leave out the 8 sequences D2-Net drops (said in the notes). ``json``,
     ``plot`` (PNG of the MMA curves): also write there (checked before any work). Each a single
-    value or a list. Returns one :class:`~hpdesc.matching.evaluate.ImageMatchingResult` per method.
+    value or a list. ``max_pixels``: the pixel budget of an image (default 25 megapixels,
+    :mod:`hpdesc.data.pixels`; checked from the headers before any work). Returns one
+    :class:`~hpdesc.matching.evaluate.ImageMatchingResult` per method.
     """
     from hpdesc.commands.images import benchmark_images as _bench
 
@@ -276,9 +284,11 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
                   seed=seed, d2net_subset=d2net_subset, json=json, plot=plot, reporter=_reporter(progress))
 
 
+@applies_max_pixels
 def features(images, *, run=None, descriptor: str | None = None, detector: str = "sift",
              max_keypoints: int = 2048, out=None, noise: str | None = None, seed: int = 0,
-             sets: Iterable[str] = (), whole_image: bool | None = None, progress=None) -> dict:
+             sets: Iterable[str] = (), whole_image: bool | None = None, max_pixels: int | None = None,
+             progress=None) -> dict:
     """Keypoint features of images, one D2-Net ``.npz`` file ``<image>.<method>`` per image.
 
     ``images``: a path or a list of them. ``run`` (a run directory) or ``descriptor`` (a registered
@@ -286,8 +296,9 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     ``detector``: ``sift``, ``orb``, ``akaze``; ``max_keypoints``: the strongest kept. ``out``: a
     folder for the files (default: beside each image). ``noise``: ``e`` / ``h`` / ``t`` adds
     hpdesc's noise to each image before detection (seeded by ``seed``). ``whole_image``: see
-    :func:`hpdesc.matching.extract.make_extractor`. Every image is read before anything is
-    written. Returns ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
+    :func:`hpdesc.matching.extract.make_extractor`. ``max_pixels``: the pixel budget of an image
+    (default 25 megapixels; a larger one is refused from its header). Every image is read before
+    anything is written. Returns ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
     "notes", "timings"}``.
     """
     from hpdesc.commands.images import features as _features
@@ -297,13 +308,14 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
                      reporter=_reporter(progress))
 
 
+@applies_max_pixels
 def match(image1, image2, *, run=None, descriptor: str | None = None, detector: str = "sift",
           max_keypoints: int = 2048, ratio: float | None = None, threshold: float = 3.0,
           noise: str | None = None, seed: int = 0, sets: Iterable[str] = (), whole_image: bool | None = None,
-          out=None, json=None, progress=None) -> dict:
+          out=None, json=None, max_pixels: int | None = None, progress=None) -> dict:
     """Match two images: keypoint features, mutual nearest neighbours, a robust homography.
 
-    Models and detection as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
+    Models, detection and ``max_pixels`` as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
     0.8). The homography comes from ``cv2.findHomography(..., cv2.USAC_MAGSAC, threshold)``
     (pixels). ``out``: a PNG of the two images side by side, inlier matches green, the others red;
     ``json``: keypoints, matches, inlier mask and H. Zero keypoints or matches is a result (with

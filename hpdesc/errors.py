@@ -60,6 +60,10 @@ class WriteError(UsageError, OSError):
     """
 
 
+class ReadError(DataFormatError):
+    """An input that exists but cannot be read: damaged bytes, an I/O error (``cannot read PATH: reason``)."""
+
+
 def did_you_mean(name: str, options, *, cutoff: float = 0.6, show=repr) -> str:
     """``". Did you mean 'x'?"`` for the option closest to a mistyped ``name``, else ``""``.
 

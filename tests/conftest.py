@@ -32,11 +32,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_runs_root(tmp_path_factory):
+    """The runs root of module- and session-scoped fixtures that train (set up before any test's own)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HPDESC_RUNS", str(tmp_path_factory.mktemp("session-runs-root")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Keep every test's cache (embedded dataset, runs) out of the user's home."""
     home = tmp_path_factory.getbasetemp() / "hpdesc-home"
     monkeypatch.setenv("HPDESC_HOME", str(home))
+    # a trained run updates `<runs root>/latest` wherever its --out is: never the checkout's ./runs
+    monkeypatch.setenv("HPDESC_RUNS", str(tmp_path_factory.mktemp("runs-root")))
 
 
 @pytest.fixture

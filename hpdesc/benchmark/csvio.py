@@ -72,6 +72,9 @@ def import_csv(src_dir, dataset, out_path, name: str | None = None, sequences: S
     src = Path(src_dir)
     if not src.is_dir():
         raise UsageError(f"{src}: no such directory")
+    from hpdesc.atomic import refuse_inputs
+
+    refuse_inputs([out_path], [dataset, src])
     with open_dataset(dataset) as ds:
         if sequences:
             seqs = list(sequences)

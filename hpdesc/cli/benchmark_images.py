@@ -32,6 +32,7 @@ def register(bench: typer.Typer) -> None:
         d2net_subset: Annotated[bool, typer.Option("--d2net-subset", help="Leave out the 8 sequences with images over 1600x1200, as D2-Net does.", rich_help_panel=OUTPUT)] = False,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.", rich_help_panel=OUTPUT)] = None,
         plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG of the MMA curves (illumination, viewpoint, overall).", rich_help_panel=OUTPUT)] = None,
+        max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", metavar="N", help="Pixel budget of an image (default 25000000; a larger one is refused from its header: whole-image work needs about 250 bytes per pixel).", rich_help_panel=FEATURES)] = None,
     ) -> None:
         """Image matching on HPatches sequences: MMA at 1..10 px (i_, v_, overall) and homography accuracy.
 
@@ -55,7 +56,7 @@ def register(bench: typer.Typer) -> None:
             results = api.benchmark_images(seq_dir, features=features or (), run=run or (), descriptor=descriptor or (),
                                            compare=compare or (), detector=detector, max_keypoints=max_keypoints,
                                            noise=noise, sets=sets or (), seed=seed, d2net_subset=d2net_subset, json=json_out, plot=plot,
-                                           progress=reporter)
+                                           max_pixels=max_pixels, progress=reporter)
         finally:
             reporter.done()
         for r in results:

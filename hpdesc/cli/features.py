@@ -24,6 +24,7 @@ def _features(
     noise: Annotated[Optional[str], typer.Option("--noise", help="Add hpdesc's noise at level e, h or t to each image first (seeded).", rich_help_panel=DETECT)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --noise.", rich_help_panel=DETECT)] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the feature files (default: beside each image).", rich_help_panel=OUTPUT)] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", metavar="N", help="Pixel budget of an image (default 25000000; a larger one is refused from its header: whole-image work needs about 250 bytes per pixel).", rich_help_panel=DETECT)] = None,
 ) -> None:
     """Detect keypoints, describe them, and write `<image>.<method>` feature files (.npz).
 
@@ -37,7 +38,8 @@ def _features(
     rep = RichReporter()
     try:
         res = api.features(images, run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints,
-                           out=out, noise=noise, seed=seed, sets=list(set_ or []), progress=rep)
+                           out=out, noise=noise, seed=seed, sets=list(set_ or []), max_pixels=max_pixels,
+                           progress=rep)
     finally:
         rep.done()
     table = Table(title=f"features: {res['name']}", title_justify="left")

@@ -65,9 +65,17 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
+def ignore_sigxfsz() -> None:
+    """A file size limit (``ulimit -f``) makes a write fail with EFBIG ("File too large": one line
+    naming the output) instead of killing the process with SIGXFSZ (Python ignores it too; this says so)."""
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 def main() -> None:
     """Console-script entry point."""
     exit_on_sigterm()
+    ignore_sigxfsz()
     try:
         app()
     except SystemExit:

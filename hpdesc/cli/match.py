@@ -28,6 +28,7 @@ def _match(
     threshold: Annotated[float, typer.Option("--threshold", help="Inlier threshold (pixels) of the USAC/MAGSAC homography.", rich_help_panel=MATCH)] = 3.0,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG: both images side by side, inliers green, other matches red.", rich_help_panel=OUTPUT)] = None,
     json_: Annotated[Optional[Path], typer.Option("--json", help="JSON with keypoints, matches, inlier mask and H.", rich_help_panel=OUTPUT)] = None,
+    max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", metavar="N", help="Pixel budget of an image (default 25000000; a larger one is refused from its header: whole-image work needs about 250 bytes per pixel).", rich_help_panel=DETECT)] = None,
 ) -> None:
     """Match two images: keypoints, mutual nearest neighbours, homography (OpenCV USAC/MAGSAC).
 
@@ -39,7 +40,7 @@ def _match(
     try:
         res = api.match(image1, image2, run=run, descriptor=descriptor, detector=detector,
                         max_keypoints=max_keypoints, ratio=ratio, threshold=threshold, noise=noise, seed=seed,
-                        sets=list(set_ or []), out=out, json=json_, progress=rep)
+                        sets=list(set_ or []), out=out, json=json_, max_pixels=max_pixels, progress=rep)
     finally:
         rep.done()
     table = Table(title=f"match: {res['name']}", title_justify="left")

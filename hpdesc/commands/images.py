@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from hpdesc.atomic import check_writable
+from hpdesc.atomic import check_writable, refuse_inputs, same_file
 from hpdesc.errors import UsageError
 from hpdesc.progress import Reporter
+from hpdesc.training.run import run_inputs
 
 
 def _as_list(x) -> list:
@@ -66,6 +67,8 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
         if target is not None:
             check_writable(target)
     folders, _dropped = E.select_sequences(seq_dir, d2net_subset)
+    # the sequence folders' files (images, H_1_k, feature files) are inputs; a report beside them is not
+    refuse_inputs([json, plot], [*folders, *(f for r in _as_list(run) for f in run_inputs(r))])
     feature_methods, runs, descs = image_methods(seq_dir, features=features, run=run, descriptor=descriptor,
                                                  compare=compare)
     given = _as_list(extractors)
@@ -165,15 +168,24 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
             seen[p.name] = p
     _read_images(paths)
     ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    refuse_inputs([feature_path(p, ext.method, out) for p in paths], [*paths, *run_inputs(run)])
     reporter.start(f"features ({ext.name})", len(paths))
     rows, notes = [], []
-    for p in paths:
-        feats = ext(_read_image(p))
-        if not len(feats):
-            notes.append(f"{p}: no keypoints found (an empty feature file was written)")
-        target = save_features(feature_path(p, ext.method, out), feats)
-        rows.append({"image": p, "path": target, "keypoints": len(feats), "dim": feats.dim})
-        reporter.advance(1)
+    new_folder = out is not None and not Path(out).exists()
+    try:
+        for p in paths:
+            feats = ext(_read_image(p))
+            if not len(feats):
+                notes.append(f"{p}: no keypoints found (an empty feature file was written)")
+            target = save_features(feature_path(p, ext.method, out), feats)
+            rows.append({"image": p, "path": target, "keypoints": len(feats), "dim": feats.dim})
+            reporter.advance(1)
+    except BaseException:
+        if new_folder:  # a failure (a full disk) leaves no output folder behind, empty or half-filled
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     reporter.done()
     return {"name": ext.name, "method": ext.method, "files": rows, "notes": notes, "timings": dict(ext.timings)}
 
@@ -195,6 +207,9 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
         if target is not None:
             check_writable(target)
     paths = [Path(image1), Path(image2)]
+    refuse_inputs([out, json], [*paths, *run_inputs(run)])
+    if out is not None and json is not None and same_file(out, json):
+        raise UsageError(f"--out {out} and --json {json} are the same file; give two paths")
     images = [_read_image(p) for p in paths]
     ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
     f1, f2 = (ext(img) for img in images)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from hpdesc.atomic import refuse_inputs
 from hpdesc.config import parse_role_sets
 from hpdesc.errors import UsageError
 from hpdesc.inference.datasets import open_data, split_sequences
 from hpdesc.progress import Reporter
+from hpdesc.training.run import default_run, run_inputs
 
 _ROLE_HINT = "use denoiser.PARAM=VALUE or descriptor.PARAM=VALUE"
 
@@ -67,6 +69,7 @@ def describe(run, data, out, denoiser: str | None, descriptor: str | None, split
 
     if out is None:
         raise UsageError("describe needs an output file (--out FILE.h5)")
+    refuse_inputs([out], [data, *run_inputs(run)])
     params = parse_role_sets(sets, ("denoiser", "descriptor"), _ROLE_HINT, params)
     _check_describe_params(params, run, denoiser, descriptor)
     den_model = desc_model = None
@@ -124,7 +127,7 @@ def denoise(run, data, out, split: str | None, denoiser: str | None, params: Map
     if other:
         raise UsageError(f"denoise takes denoiser parameters only (--set denoiser.PARAM=VALUE), not {other[0]!r}")
     given = dict(given.get("denoiser", {}))
-    run_dir = None
+    run_dir = run_denoiser = None
     if denoiser is not None:
         model = named_denoiser(denoiser, given)
     else:
@@ -132,13 +135,14 @@ def denoise(run, data, out, split: str | None, denoiser: str | None, params: Map
             keys = ", ".join(f"denoiser.{k}" for k in given)
             raise UsageError(f"{keys} cannot take effect: the run's trained denoiser is used as it is",
                              hint="parameters apply to a denoiser picked by name, e.g. --denoiser nlmeans --set denoiser.h=12")
-        lr = load_run(run)
+        lr = load_run(default_run(run, reporter))
         if lr.denoiser is None:
             raise UsageError(f"{lr.run.path}: the run has no denoiser")
-        model, run_dir = lr.denoiser, str(lr.run.path.resolve())
+        model, run_dir, run_denoiser = lr.denoiser, str(lr.run.path.resolve()), lr.config.denoiser.name
+    refuse_inputs([out], [data, *run_inputs(run_dir)])
     with open_data(data, reporter) as ds:
         seqs = split_sequences(ds, split)
-        config = denoised_config(ds, split, denoiser, run_dir)
+        config = denoised_config(ds, split, denoiser, run_dir, run_denoiser)
         splits = ds.splits if split is None else {split: ds.split(split)}
         psnr = write_denoised_dataset(Pipeline(model, None), ds, seqs, out, config, reporter, splits=splits)
     return {"path": Path(out), "psnr": psnr}
@@ -151,15 +155,13 @@ def denoising_tables(denoisers: Iterable[str], runs: Iterable, data, split: str 
     from hpdesc.data.store import default_split
     from hpdesc.inference.denoise import denoising_table
     from hpdesc.training.load import load_run
-    from hpdesc.training.run import latest_run
-
     names, runs = list(denoisers), list(runs)
     if len(set(names)) < len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise UsageError(f"denoiser {dup!r} is given twice; compare it with other settings by training runs, "
                          "or run the table once per setting")
     if not names and not runs:
-        runs = [latest_run().path]
+        runs = [default_run(None, reporter)]
     for role in (params or {}):
         if role not in names:
             raise UsageError(f"parameters for {role!r}, which is not one of the denoisers given ({', '.join(names) or 'none'})")

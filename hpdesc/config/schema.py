@@ -214,9 +214,28 @@ def parse_ratio(text: Any, key: str = "ratio") -> float:
     return value
 
 
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _check_int64(obj, key: str = "") -> None:
+    """Every integer fits TOML's 64-bit integers (config.toml must read back as it was written)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_int64(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _check_int64(v, key)
+    elif isinstance(obj, int) and not isinstance(obj, bool) and not _INT64[0] <= obj <= _INT64[1]:
+        raise ConfigError(f"{key} = {obj} is out of range: settings are 64-bit integers "
+                          f"({_INT64[0]} .. {_INT64[1]})")
+
+
 def check(cfg: RunConfig) -> None:
     """Value checks that do not need the registry."""
     t, data, b = cfg.training, cfg.data, cfg.benchmark
+    _check_int64(cfg.to_dict())
+    if isinstance(t.seed, bool) or not isinstance(t.seed, int) or not 0 <= t.seed <= 2 ** 32 - 1:
+        raise ConfigError(f"training.seed must be a whole number in 0 .. {2 ** 32 - 1}, got {t.seed!r}")
     if data.descriptor_input not in DESCRIPTOR_INPUTS:
         raise ConfigError(f"data.descriptor_input must be one of {', '.join(DESCRIPTOR_INPUTS)}, "
                           f"got {data.descriptor_input!r}")

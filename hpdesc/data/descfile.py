@@ -26,6 +26,7 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
+from hpdesc.atomic import reading
 from hpdesc.data.images import IMAGES
 from hpdesc.data.store import IndexedFile, write_index, write_root_attrs
 from hpdesc.data.h5write import AtomicH5Writer
@@ -154,6 +155,17 @@ def write_descriptors(path, sequences: Sequence[str], arrays: Mapping[str, np.nd
     return Path(path)
 
 
+def refuse_non_finite(values: np.ndarray, path, what: str = "descriptors") -> None:
+    """A DataFormatError counting the descriptors (last axis = one descriptor) with a NaN or an
+    infinity: scoring them gives believable but meaningless numbers."""
+    if values.size == 0 or np.isfinite(values).all():
+        return
+    flat = values.reshape(-1, values.shape[-1]) if values.ndim > 1 else values.reshape(-1, 1)
+    bad = int((~np.isfinite(flat)).any(axis=1).sum())
+    raise DataFormatError(f"{path}: {bad} of {flat.shape[0]} {what} contain NaN or infinite values; "
+                          "they cannot be scored", hint="re-create the file; a model that outputs NaN is broken")
+
+
 class DescriptorSet(IndexedFile):
     """Read access to a descriptor file (lazy; ``get`` reads one sequence)."""
 
@@ -163,6 +175,9 @@ class DescriptorSet(IndexedFile):
     def _check_shape(self, shape: tuple) -> None:
         if len(shape) != 3 or shape[1] != len(IMAGES):
             raise DataFormatError(f"{self.path}: /descriptors has shape {shape}, expected (P, 16, D)")
+        if shape[2] == 0:
+            raise DataFormatError(f"{self.path}: /descriptors has 0 columns (shape {shape}): no descriptor values",
+                                  hint="re-create the file with a descriptor of dimension 1 or more")
 
     @property
     def dim(self) -> int:
@@ -224,7 +239,12 @@ class DescriptorSet(IndexedFile):
     def get(self, sequence: str) -> np.ndarray:
         """Descriptors of one sequence. Shape: ``(N, 16, D)`` float32."""
         held = self._held_rows(sequence)
-        return held if held is not None else self.f["descriptors"][self.rows(sequence)]
+        if held is not None:
+            return held
+        with reading(self.path):
+            x = self.f["descriptors"][self.rows(sequence)]
+        refuse_non_finite(x, self.path)
+        return x
 
     def load(self, sequences: Sequence[str], images: Sequence[int] | None = None) -> tuple[np.ndarray, dict[str, int]]:
         """Concatenated descriptors of ``sequences`` (optionally only some image columns).
@@ -265,16 +285,18 @@ class DescriptorSet(IndexedFile):
                 runs.append([r.start, r.stop, at])
             at += r.stop - r.start
         slab = max(1, _LOAD_SLAB_BYTES // max(1, len(IMAGES) * self.dim * 4))
-        for lo, hi, dst in runs:
-            for a in range(lo, hi, slab):
-                b = min(hi, a + slab)
-                o = dst + a - lo
-                if b <= a:
-                    continue
-                if cols is None:
-                    ds.read_direct(out, np.s_[a:b], np.s_[o:o + b - a])
-                else:
-                    out[o:o + b - a] = ds[a:b][:, cols]
+        with reading(self.path):  # random bytes in the file: "cannot read PATH", not h5py's message
+            for lo, hi, dst in runs:
+                for a in range(lo, hi, slab):
+                    b = min(hi, a + slab)
+                    o = dst + a - lo
+                    if b <= a:
+                        continue
+                    if cols is None:
+                        ds.read_direct(out, np.s_[a:b], np.s_[o:o + b - a])
+                    else:
+                        out[o:o + b - a] = ds[a:b][:, cols]
+        refuse_non_finite(out, self.path)  # before any score is computed from them
         return out, starts
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from hpdesc.atomic import atomic_path, check_writable, make_dirs
+from hpdesc.atomic import atomic_folder, atomic_path, check_writable, make_dirs, refuse_inputs
 from hpdesc.data.images import IMAGES
 from hpdesc.data.store import DatasetWriter, PatchDataset
 from hpdesc.errors import DataFormatError, UsageError
@@ -103,6 +103,7 @@ def import_release(src: str | os.PathLike, out: str | os.PathLike, noise=None, s
         raise UsageError(f"{src}: image-sequence layout; use import_sequences")
     seq_dirs = _sequence_dirs(src)
     check_writable(out)
+    refuse_inputs([out], [src])
     # pass 1: counts (cheap: PNG headers via full read is fine at HPatches scale per sequence)
     counts = []
     for d in seq_dirs:
@@ -150,8 +151,8 @@ def export_release(ds: PatchDataset, out: str | os.PathLike, kind: str = "nhpatc
     if out.exists():
         raise UsageError(f"{out}: already exists; choose a new folder")
     check_writable(out)
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    try:
+    refuse_inputs([], [ds.path], folders=[out])
+    with atomic_folder(out) as tmp:  # the temporary sibling of a killed export is removed by the next one
         for i, seq in enumerate(ds.sequences):
             d = make_dirs(tmp / seq, target=out)
             clean = ds.patches(seq, kind="clean")
@@ -162,12 +163,6 @@ def export_release(ds: PatchDataset, out: str | os.PathLike, kind: str = "nhpatc
                     _write_png(d / f"{im}_noise.png", noisy[:, j].reshape(-1, 32))
             if progress:
                 progress(i + 1, len(ds.sequences))
-        os.replace(tmp, out)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

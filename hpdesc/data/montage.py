@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpdesc.atomic import atomic_path
+from hpdesc.atomic import atomic_path, refuse_inputs
 from hpdesc.data.images import IMAGES
 from hpdesc.data.store import PatchDataset
 
@@ -41,6 +41,7 @@ def sequence_montage(ds: PatchDataset, sequence: str, out: str | os.PathLike, n_
     ax.set_title(f"{sequence}: clean vs noisy patches across its 16 images", fontsize=9)
     fig.tight_layout()
     out = Path(out)
+    refuse_inputs([out], [ds.path])
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)

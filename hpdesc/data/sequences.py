@@ -21,6 +21,7 @@ import numpy as np
 
 from hpdesc.data.extract import ExtractParams, SequenceSource, build_dataset
 from hpdesc.data.noise import NoiseModel
+from hpdesc.data.pixels import check_pixels, header_size
 from hpdesc.errors import DataFormatError, UsageError
 
 SOURCE = "hpatches-sequences-release"
@@ -53,11 +54,13 @@ def read_image(path: Path) -> np.ndarray:
 
     8-bit images are scaled by 255 and 16-bit ones by 65535 (read at full depth, not through an
     8-bit conversion); colour is converted with OpenCV's BGR weights and an alpha channel is
-    dropped. A missing or undecodable file is one :class:`DataFormatError` naming it.
+    dropped. A missing or undecodable file is one :class:`DataFormatError` naming it; an image
+    over the pixel budget (:mod:`hpdesc.data.pixels`) a UsageError, before it is decoded.
     """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
+    check_pixels(path)  # an image over the pixel budget: refused from its header, before decoding
     # cv2.imread takes no unicode paths on some platforms; decoding bytes avoids that and its warnings
     try:
         buf = np.fromfile(str(path), dtype=np.uint8)
@@ -69,6 +72,7 @@ def read_image(path: Path) -> np.ndarray:
     img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH) if buf.size else None
     if img is None:
         raise DataFormatError(f"{path}: cannot read image (not a PPM/PGM/PNG/JPEG file OpenCV can decode)")
+    check_pixels(path, img.shape[:2])  # a header we could not read: checked after decoding
     scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
              np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}.get(img.dtype)
     if scale is None or img.ndim != 2:
@@ -80,19 +84,10 @@ def read_image(path: Path) -> np.ndarray:
 def image_shape(path: Path) -> tuple[int, int]:
     """(H, W) from a PPM / PGM header without decoding pixels; other formats are decoded."""
     if path.suffix in (".ppm", ".pgm"):
-        with open(path, "rb") as fh:
-            head = fh.read(256)
-        tokens: list[bytes] = []
-        for line in head.split(b"\n"):
-            tokens += line.split(b"#", 1)[0].split()
-            if len(tokens) >= 3:
-                break
-        if len(tokens) >= 3 and tokens[0] in (b"P5", b"P6", b"P2", b"P3"):
-            try:
-                return int(tokens[2]), int(tokens[1])
-            except ValueError:
-                pass
-        raise DataFormatError(f"{path}: not a valid PPM/PGM image (bad header)")
+        size = header_size(path)
+        if size is None:
+            raise DataFormatError(f"{path}: not a valid PPM/PGM image (bad header)")
+        return size
     return read_image(path).shape
 
 
@@ -152,6 +147,9 @@ def import_sequences(src_dir, out_path, n_patches: int = DEFAULT_PATCHES, seed: 
     """
     if int(n_patches) < 1:
         raise UsageError(f"n_patches must be at least 1, got {n_patches}")
+    from hpdesc.atomic import refuse_inputs
+
+    refuse_inputs([out_path], [src_dir])
     noise = noise if noise is not None else NoiseModel()
     params = params or ExtractParams()
     folders = find_sequences(src_dir)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -19,10 +18,10 @@ from typing import Iterable, Sequence
 import h5py
 import numpy as np
 
-from hpdesc.atomic import atomic_path
+from hpdesc.atomic import reading
 from hpdesc.data.tasks import TaskMaker, Tasks, read_group, store_all
 from hpdesc.data.images import IMAGES
-from hpdesc.data.h5write import AtomicH5Writer
+from hpdesc.data.h5write import AtomicH5Writer, atomic_h5
 from hpdesc.errors import DataFormatError, UsageError
 
 PATCHES_FORMAT = "hpdesc.patches"
@@ -181,10 +180,8 @@ def add_tasks(path, make: TaskMaker, split: str | None = None) -> bool:
         return False
     if not want:
         return False
-    with atomic_path(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            store_all(f, PatchDataset.over(f, path), make, want)
+    with atomic_h5(path, copy_of=path) as f:
+        store_all(f, PatchDataset.over(f, path), make, want)
     return True
 
 
@@ -206,7 +203,8 @@ class IndexedFile:
         self.f = open_checked(self.path, self.FORMAT, self.VERSION, self.REQUIRED + (self.DATA,))
         self._owns = True
         try:
-            self._read_index()
+            with reading(self.path):
+                self._read_index()
         except BaseException:
             self.f.close()
             raise
@@ -326,7 +324,7 @@ class PatchDataset(IndexedFile):
         """The raw h5py dataset for ``kind`` ('clean' or 'noisy'); slicing it reads lazily."""
         if kind not in PATCH_KINDS:
             raise UsageError(f"unknown patch kind {kind!r}; use one of {', '.join(PATCH_KINDS)}")
-        return self.f[kind]
+        return _ReadChecked(self.f[kind], self.path)
 
     def patches(self, sequence: str, image: str | int | None = None, kind: str = "clean") -> np.ndarray:
         """Patches of one sequence: ``(N, 16, 32, 32)``, or ``(N, 32, 32)`` for one image."""
@@ -336,6 +334,27 @@ class PatchDataset(IndexedFile):
             return arr[r]
         j = image if isinstance(image, int) else _image_pos(image)
         return arr[r, j]
+
+
+class _ReadChecked:
+    """An ``h5py.Dataset`` whose reads turn damage in the file into ``cannot read PATH: reason``."""
+
+    def __init__(self, ds: h5py.Dataset, path: Path):
+        self._ds, self._path = ds, path
+
+    def __getitem__(self, key):
+        with reading(self._path):
+            return self._ds[key]
+
+    def read_direct(self, *args, **kwargs):
+        with reading(self._path):
+            return self._ds.read_direct(*args, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self._ds)
+
+    def __getattr__(self, name):  # shape, dtype, chunks, ...
+        return getattr(self._ds, name)
 
 
 def _image_pos(name: str) -> int:

@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 from typing import Iterable
 
-from hpdesc.atomic import make_dirs, write_text_atomic
+from hpdesc.atomic import make_dirs, refuse_inputs, write_text_atomic
 from hpdesc.experiments.comparison import Comparison, Row, collect, finite_metric
 from hpdesc.experiments.curves import curve_groups, file_name, loss_names, plot_overlay
 from hpdesc.experiments.names import short_key
@@ -138,11 +138,17 @@ def _budget(comp: Comparison) -> str:
 
 def write_report(comp: Comparison, out, *, curves: bool = True) -> dict:
     """Write ``report.md``, ``results.csv`` and ``curves_*.png`` into ``out``; returns their paths."""
-    out = make_dirs(out)
+    out = Path(out)
+    groups = list(curve_groups(comp)) if curves else []
     written = {"markdown": out / "report.md", "csv": out / "results.csv", "figures": []}
+    # a run's own files (curves_denoiser.png, ...) are inputs: --out RUN must not replace them
+    reads = [p for r in comp.rows if r.path is not None and Path(r.path).is_dir()
+             for p in Path(r.path).iterdir() if p.is_file()]
+    refuse_inputs([written["markdown"], written["csv"], *(out / file_name(key) for key, _, _ in groups)], reads)
+    out = make_dirs(out)
     figures = []
     if curves:
-        for key, title, lines in curve_groups(comp):
+        for key, title, lines in groups:
             p = out / file_name(key)
             plot_overlay(p, title if key != "runs" else comp.title, lines, loss_names([r for _, r in lines]))
             figures.append((key, p))

@@ -47,6 +47,9 @@ def export_run(run_path: Path, cfg, denoiser, descriptor, *, what: str | None = 
     require_exporters(fmt)
     out = Path(out) if out is not None else default_out(run_path, what, fmt)
     check_out(out)
+    from hpdesc.atomic import refuse_inputs
+
+    refuse_inputs([], [run_path], folders=[out])  # the export folder is replaced whole
     use_den = what in ("denoiser", "pipeline") and denoiser is not None and not is_identity(denoiser)
     use_desc = what in ("descriptor", "pipeline")
     if use_den:

@@ -53,10 +53,13 @@ def table_result(meter, name: str, ds, split: str | None):
     return DenoisingResult(name, str(Path(ds.path).resolve()), split, meter.result())
 
 
-def denoised_config(ds, split: str | None, denoiser: str | None, run_dir: str | None) -> dict:
-    """The ``config`` attribute of a denoised file: the dataset, the denoiser (a name, or ``run``), the run."""
+def denoised_config(ds, split: str | None, denoiser: str | None, run_dir: str | None,
+                    run_denoiser: str | None = None) -> dict:
+    """The ``config`` attribute of a denoised file: the dataset, the denoiser (its component name:
+    ``denoiser`` picked by name, else ``run_denoiser``, the run's), the run."""
     return {"dataset": str(Path(ds.path).resolve()), "dataset_uid": ds.uid, "run_dir": run_dir,
-            "denoiser": denoiser or "run", "input": "noisy", "split": split, "psnr": {}}
+            "run": Path(run_dir).name if run_dir else None,
+            "denoiser": denoiser or run_denoiser or "run", "input": "noisy", "split": split, "psnr": {}}
 
 
 def write_denoised_dataset(pipe: Pipeline, ds, sequences: Sequence[str], out, config: dict,

@@ -127,19 +127,31 @@ def cached_ok(path: Path, config: dict) -> bool:
         return False
 
 
-def run_descriptors_path(run, split: str, trained_split: str) -> Path:
-    """Where a run's descriptors of ``split`` are kept: in the run directory, if it can be written.
+def run_descriptors_path(run, split: str, trained_split: str, data_uid: str | None = None) -> Path:
+    """Where a run's descriptors of ``split`` are kept: in the run directory, if it can be written
+    and they describe the run's own dataset.
 
-    A run directory that cannot be written (another user's, a read-only mount) is an input only:
-    the copy then goes to the benchmark cache (``runs/<run name>-<hash of its path>/``).
+    Descriptors of another dataset (``data_uid``: its uid, given when it is not the run's) never
+    replace the run's own ``descriptors_test.h5``: they are cached per dataset in the benchmark
+    cache, as are the descriptors of a run directory that cannot be written (another user's, a
+    read-only mount): ``runs/<run name>-<hash of its path>/``.
     """
     name = run.descriptors.name if split == trained_split else f"descriptors_{split}_test.h5"
-    if os.access(run.path, os.W_OK):
+    if data_uid is None and os.access(run.path, os.W_OK):
         return run.path / name
     from hpdesc.benchmark.cache import cache_dir
 
     key = hashlib.sha256(str(run.path.resolve()).encode()).hexdigest()[:16]
+    if data_uid is not None:
+        name = f"descriptors_{split}_test-data-{data_uid[:16]}.h5"
     return cache_dir(True) / "runs" / f"{run.path.name}-{key}" / name
+
+
+def _is_run_data(cfg, ds) -> bool:
+    """Whether ``ds`` is the dataset the run trained on (the same file)."""
+    from hpdesc.atomic import same_file
+
+    return bool(cfg.data.path) and Path(cfg.data.path).exists() and same_file(cfg.data.path, ds.path)
 
 
 def describe_run_split(run, cfg, denoiser, descriptor, ds, split: str, out: Path | None = None,
@@ -149,7 +161,9 @@ def describe_run_split(run, cfg, denoiser, descriptor, ds, split: str, out: Path
     ``cfg``: the run's resolved configuration; ``denoiser`` / ``descriptor``: its loaded models.
     """
     test = ds.split(split).get("test", [])
-    out = Path(out) if out is not None else run_descriptors_path(run, split, cfg.data.split)
+    if out is None:
+        out = run_descriptors_path(run, split, cfg.data.split, None if _is_run_data(cfg, ds) else (ds.uid or hashlib.sha256(str(Path(ds.path).resolve()).encode()).hexdigest()))
+    out = Path(out)
     config = run_descriptor_config(run, cfg, ds, split, denoised=not is_identity(denoiser))
     if not cached_ok(out, config):
         write_described(Pipeline(denoiser, descriptor), ds, test, out, config, reporter)

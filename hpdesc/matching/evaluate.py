@@ -198,9 +198,14 @@ def select_sequences(seq_dir, d2net_subset: bool = False) -> tuple[list[Path], l
 
 def check_inputs(folders: Sequence[Path], methods: Sequence[Method]) -> None:
     """Fail before any work: every image and ``H_1_k`` present and readable, every feature file present."""
+    from hpdesc.data.pixels import check_pixels
+
+    decodes = any(not isinstance(m, str) for m in methods)  # precomputed features never decode the images
     for f in folders:
         for k in range(1, 7):
-            image_file(f, k)
+            path = image_file(f, k)
+            if decodes:
+                check_pixels(path)  # from the header: a huge image is refused before any work
         for k in range(2, 7):
             read_homography(f / f"H_1_{k}")
     for m in methods:

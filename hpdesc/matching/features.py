@@ -82,4 +82,8 @@ def load_features(path: str | Path) -> Features:
             scores = z["scores"] if "scores" in z.files else np.ones(len(kp), np.float32)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise DataFormatError(f"cannot read {path} as a feature .npz: {exc}") from None
+    from hpdesc.data.descfile import refuse_non_finite
+
+    refuse_non_finite(np.asarray(desc, np.float32), path)  # scored as they are, they give meaningless numbers
+    refuse_non_finite(np.asarray(kp, np.float64), path, "keypoints")
     return Features(kp, scores, desc)

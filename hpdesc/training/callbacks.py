@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -104,16 +101,10 @@ def load_checkpoint(path, trainer) -> int:
 
 
 def save_keras(model, path) -> Path:
-    """``model.save`` atomically (Keras insists on the ``.keras`` suffix, so via a temp folder)."""
+    """``model.save`` atomically (a temporary name that keeps the ``.keras`` suffix Keras insists on)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = tempfile.mkdtemp(prefix=".save-", dir=target.parent)
-    try:
-        tmp = Path(tmpdir) / target.name
+    with atomic_path(target, keep_suffix=True) as tmp:
         model.save(tmp)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
     return target
 
 

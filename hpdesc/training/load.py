@@ -6,12 +6,13 @@ run given as a folder; :mod:`hpdesc.inference` never imports training, it gets t
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hpdesc import config as C
-from hpdesc.errors import PluginError, UsageError
+from hpdesc.errors import DataFormatError, PluginError, ReadError, UsageError
 from hpdesc.training.run import RunDir
 from hpdesc.training.run import latest_run as _latest
 
@@ -59,8 +60,15 @@ def load_keras(path: Path):
 
     import hpdesc.models  # noqa: F401 - registers every hpdesc layer
 
+    if str(path).endswith(".keras") and Path(path).is_file() and not zipfile.is_zipfile(path):
+        # Keras says "File not found" for a .keras file that is not a whole zip archive
+        raise ReadError(f"cannot read {path}: not a complete .keras model file (truncated or corrupt)",
+                        hint="re-create it (train again or restore a copy)")
     try:
         return keras.saving.load_model(path)
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise ReadError(f"cannot read {path}: the model file is corrupt ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
     except Exception as exc:  # noqa: BLE001 - name the file and the likely cause
         raise PluginError(f"{path}: cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0]})",
                           hint="is the plugin that built it installed? see [provenance] in config.toml") from None
@@ -80,6 +88,20 @@ def load_model(path):
     return load_keras(p)
 
 
+def check_model_matches(run: RunDir, cfg: C.RunConfig, stage: str, model) -> None:
+    """Refuse a run whose model file is another component than its config.toml names (a file
+    copied from another run): its output would carry the wrong label."""
+    from hpdesc import registry
+
+    name = getattr(model, "name", None)
+    configured = cfg.component(stage).name.rpartition(":")[2]
+    if model is None or not isinstance(name, str) or name == configured:
+        return
+    if name in {e.name for e in registry.entries(stage)}:  # the model is plainly another component
+        raise DataFormatError(f"{run.model(stage)} is a {name!r} {stage}, but {run.config} names {configured!r}",
+                              hint="the run's files do not belong together: restore its config.toml or model file")
+
+
 def load_run(run_dir=None) -> LoadedRun:
     """Load a run's config and models (default: the latest run)."""
     run = RunDir(run_dir).check() if run_dir is not None else _latest()
@@ -90,6 +112,8 @@ def load_run(run_dir=None) -> LoadedRun:
     if models["denoiser"] is None and models["descriptor"] is None:
         raise UsageError(f"{run.path}: the run has no trained models yet",
                          hint=f"finish it with hpdesc train --resume {run.path}")
+    for stage, model in models.items():
+        check_model_matches(run, cfg, stage, model)
     return LoadedRun(run, cfg, models["denoiser"], models["descriptor"])
 
 

@@ -110,7 +110,6 @@ def run_training(cfg: RunConfig, run: RunDir, *, reporter: Reporter | None = Non
     cluster = distribute.setup(t)  # tf.distribute / keras.distribution, once per process
     keras.utils.set_random_seed(t.seed)
     result = RunResult(run.path, cfg, "interrupted", timings=timings)
-    set_latest(run)
 
     try:
         with precision_policy(t.precision), open_dataset(cfg.data.path) as ds:
@@ -138,6 +137,10 @@ def run_training(cfg: RunConfig, run: RunDir, *, reporter: Reporter | None = Non
                 result.benchmark = RunBenchmark.from_dict(json.loads(run.benchmark.read_text(encoding="utf-8")))
         result.status = "finished"
         run.update_state(finished=True, timings=timings)
+        if cluster.is_chief:  # only a run that trained and passed its checks becomes `latest`
+            note = set_latest(run)
+            if note:
+                reporter.log(note)
     except SessionLimit:
         reporter.log(f"stopped after the epoch limit of this session; continue with: hpdesc train --resume {run.path}")
         run.update_state(timings=timings)

@@ -7,6 +7,7 @@ run directory (chief only) and hands over to :func:`hpdesc.training.pipeline.run
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -42,6 +43,9 @@ def resolve_config(config=None, sets: Iterable[str] = (), **flags) -> C.RunConfi
     for a component that a later layer replaces is a ConfigError (see :mod:`hpdesc.config.layers`).
     """
     skip = flags.pop("skip_denoiser", False)
+    if skip and flags.get("denoiser") not in (None, "none", "identity"):
+        raise UsageError(f"--skip-denoiser and --denoiser {flags['denoiser']} conflict: skipping means no denoiser",
+                         hint="give one of them")
     unknown = [k for k in flags if k not in FLAG_KEYS]
     if unknown:
         raise UsageError(f"unknown argument {unknown[0]!r}; use one of {', '.join([*FLAG_KEYS, 'skip_denoiser'])} "
@@ -110,12 +114,14 @@ def start_training(config=None, *, sets: Iterable[str] = (), out=None, resume=No
         _refuse_settings_on_resume(config, sets, out, flags)
         run = RunDir(resume).check()
         cfg = C.resolve(run.config)
-        distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
-        if run.state().get("finished"):
-            reporter.log(f"{run.path} already finished")
-        import_recorded(cfg)
-        drop_ignored_params(cfg, reporter)
-        return distribute.train_here(cfg, run, run_training, **session)
+        cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
+        # a second --resume of this run fails at once, naming the holder (only the chief writes the run)
+        with run.lock() if cluster.is_chief else contextlib.nullcontext():
+            if run.state().get("finished"):
+                reporter.log(f"{run.path} already finished")
+            import_recorded(cfg)
+            drop_ignored_params(cfg, reporter)
+            return distribute.train_here(cfg, run, run_training, **session)
     cfg = new_run_config(config, sets, **flags)
     cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
@@ -144,8 +150,9 @@ def start_training(config=None, *, sets: Iterable[str] = (), out=None, resume=No
         make_dirs(run.path)
     else:
         run = new_run_dir(cfg.denoiser.name, cfg.descriptor.name if cfg.trains_descriptor else "none")
-    cfg.save(run.config)
-    return distribute.train_here(cfg, run, run_training, **session)
+    with run.lock():
+        cfg.save(run.config)
+        return distribute.train_here(cfg, run, run_training, **session)
 
 
 __all__ = ["FLAG_KEYS", "drop_ignored_params", "new_run_config", "resolve_config", "start_training"]

@@ -112,3 +112,16 @@ def test_nan_metric_is_never_best_whatever_the_order():
         comp = Comparison(rows(order), [], metric="total")
         assert comp.best().name == "c", order
         assert _best_values(comp, ["total"]) == {"total": 0.7}, order
+
+
+def test_a_report_into_a_run_never_replaces_the_runs_own_files(tmp_path):
+    from hpdesc.cli.main import app
+
+    a = fake_run(tmp_path / "runs" / "a", "dncnn", SCORES["den-dncnn"])
+    fake_run(tmp_path / "runs" / "b", "unet", SCORES["den-unet"])
+    (a / "curves_runs.png").write_bytes(b"the run's own figure")
+    res = CliRunner().invoke(app, ["compare", str(tmp_path / "runs"), "--out", str(a)])
+    assert res.exit_code == 2, res.output
+    assert "is the input" in " ".join(res.output.split()) and str(a / "curves_runs.png") in " ".join(res.output.split())
+    assert (a / "curves_runs.png").read_bytes() == b"the run's own figure"
+    assert not (a / "report.md").exists()

@@ -360,7 +360,7 @@ def test_two_workers_on_loopback_train_and_only_the_chief_writes(tiny_data, tmp_
                  "descriptors_test.h5", "checkpoints/descriptor_last.npz"):
         assert (out / name).is_file(), name
     assert json.loads((out / "state.json").read_text())["finished"]
-    assert sorted(p.name for p in out.parent.iterdir()) == ["latest", "mw"]  # nothing from worker 1
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mw"]  # nothing from worker 1 (latest: in the runs root)
     scratch = [ln.split("run directory:", 1)[1].strip() for ln in logs[1].splitlines() if "run directory:" in ln]
     assert scratch and not Path(scratch[-1]).exists()  # worker 1's scratch copy is gone
     assert "denoiser epoch 2/2" in logs[0] and "denoiser epoch 2/2" in logs[1]
@@ -426,7 +426,7 @@ def test_two_jax_processes_train_to_completion(tiny_data, tmp_path, jax_env):
     for name in ("denoiser.keras", "descriptor.keras", "history_descriptor.csv", "benchmark.json", "state.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "state.json").read_text())["finished"]
-    assert sorted(p.name for p in out.parent.iterdir()) == ["jx", "latest"]  # nothing from process 1
+    assert sorted(p.name for p in out.parent.iterdir()) == ["jx"]  # nothing from process 1 (latest: in the runs root)
     assert "descriptor epoch 2/2" in logs[0] and "descriptor epoch 2/2" in logs[1]
     _same_epoch_lines(logs)
     table = re.compile(r"HPatches (benchmark|comparison)")  # cli.render's title of the results table

@@ -35,10 +35,13 @@ def frozen_clock(monkeypatch):
     monkeypatch.setattr(R, "_dt", _Module)
 
 
-def _make_run(path: Path, mtime: float | None = None) -> RunDir:
-    """A run folder as ``hpdesc train`` starts it: the folder and its config.toml."""
+def _make_run(path: Path, mtime: float | None = None, finished: bool = True) -> RunDir:
+    """A run folder as ``hpdesc train`` leaves it: the folder, its config.toml and (``finished``)
+    a state that says it trained."""
     path.mkdir(parents=True)
     RunConfig().save(path / "config.toml")
+    if finished:
+        (path / "state.json").write_text('{"finished": true}')
     if mtime is not None:
         os.utime(path / "config.toml", (mtime, mtime))
     return RunDir(path)
@@ -71,13 +74,13 @@ def test_rundir_accepts_a_string(tmp_path):
 
 # -- state ----------------------------------------------------------------------------------------
 def test_state_of_a_run_without_state_json_is_empty(tmp_path):
-    run = _make_run(tmp_path / "r")
+    run = _make_run(tmp_path / "r", finished=False)
     assert run.state() == {}
     assert not run.state_path.exists()
 
 
 def test_save_state_round_trips_as_sorted_indented_json(tmp_path):
-    run = _make_run(tmp_path / "r")
+    run = _make_run(tmp_path / "r", finished=False)
     state = {"finished": True, "denoiser_done": True, "timings": {"denoiser_train": 1.5}}
     run.save_state(state)
     assert run.state() == state
@@ -85,7 +88,7 @@ def test_save_state_round_trips_as_sorted_indented_json(tmp_path):
 
 
 def test_update_state_merges_keeps_other_keys_and_returns_the_whole_state(tmp_path):
-    run = _make_run(tmp_path / "r")
+    run = _make_run(tmp_path / "r", finished=False)
     assert run.update_state(denoiser_done=True) == {"denoiser_done": True}  # no state.json yet
     st = run.update_state(descriptor_done=True, timings={"a": 1.0})
     assert st == {"denoiser_done": True, "descriptor_done": True, "timings": {"a": 1.0}}
@@ -97,7 +100,7 @@ def test_update_state_merges_keeps_other_keys_and_returns_the_whole_state(tmp_pa
 @pytest.mark.parametrize("content", [b"{not json", b"", b"\xff\xfe\x00garbage"],
                          ids=["bad-json", "empty", "not-utf8"])
 def test_corrupt_state_is_a_usage_error_naming_the_file(tmp_path, content):
-    run = _make_run(tmp_path / "r")
+    run = _make_run(tmp_path / "r", finished=False)
     run.state_path.write_bytes(content)
     with pytest.raises(UsageError, match="corrupt run state") as exc:
         run.state()
@@ -109,7 +112,7 @@ def test_corrupt_state_is_a_usage_error_naming_the_file(tmp_path, content):
 
 @pytest.mark.parametrize("content", ["[]", "null", "3", '"finished"'])
 def test_state_that_is_json_but_not_an_object_is_a_usage_error(tmp_path, content):
-    run = _make_run(tmp_path / "r")
+    run = _make_run(tmp_path / "r", finished=False)
     run.state_path.write_text(content, encoding="utf-8")
     with pytest.raises(UsageError, match="corrupt run state") as exc:
         run.state()
@@ -119,7 +122,7 @@ def test_state_that_is_json_but_not_an_object_is_a_usage_error(tmp_path, content
 
 
 def test_a_failed_state_write_leaves_the_old_state(tmp_path):
-    run = _make_run(tmp_path / "r")
+    run = _make_run(tmp_path / "r", finished=False)
     run.save_state({"denoiser_done": True})
     before = run.state_path.read_bytes()
     with pytest.raises(TypeError):
@@ -130,7 +133,7 @@ def test_a_failed_state_write_leaves_the_old_state(tmp_path):
 
 # -- check ----------------------------------------------------------------------------------------
 def test_check_accepts_a_run_folder(tmp_path):
-    run = _make_run(tmp_path / "r")
+    run = _make_run(tmp_path / "r", finished=False)
     assert run.check() is run
 
 
@@ -245,6 +248,7 @@ def test_runs_root_where_folders_cannot_be_made_is_one_write_error(frozen_clock)
 def test_set_latest_writes_the_absolute_path_of_the_run(tmp_path, monkeypatch):
     run = _make_run(tmp_path / "runs" / "a")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPDESC_RUNS")
     set_latest(RunDir(Path("runs") / "a"))  # a relative run path is stored absolute
     assert (tmp_path / "runs" / LATEST).read_text(encoding="utf-8") == f"{run.path.resolve()}\n"
 
@@ -254,14 +258,14 @@ def test_latest_pointer_wins_over_the_newest_config(tmp_path):
     old = _make_run(root / "old", mtime=1_000_000)
     _make_run(root / "new", mtime=2_000_000)
     assert latest_run(root).path.resolve() == (root / "new").resolve()  # no pointer: newest config
-    set_latest(old)
+    set_latest(old, root)
     assert latest_run(root).path == old.path.resolve()
 
 
 def test_latest_run_falls_back_when_the_pointer_is_stale(tmp_path):
     root = tmp_path / "runs"
     gone = _make_run(root / "gone")
-    set_latest(gone)
+    set_latest(gone, root)
     (gone.config).unlink()  # the pointed-at run lost its config (deleted, moved)
     _make_run(root / "b", mtime=1_000_000)
     _make_run(root / "c", mtime=3_000_000)
@@ -305,3 +309,33 @@ def test_set_latest_on_a_root_it_cannot_write_is_harmless(tmp_path):
     set_latest(run)  # no error: the pointer is a convenience
     assert (tmp_path / "runs" / LATEST).is_dir()
     assert latest_run(tmp_path / "runs").path.resolve() == run.path.resolve()
+
+
+def test_latest_lives_in_the_runs_root_wherever_the_run_is(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    monkeypatch.setenv("HPDESC_RUNS", str(root))
+    elsewhere = _make_run(tmp_path / "mine" / "X")  # train --out mine/X
+    (tmp_path / "mine" / LATEST).write_text("my own notes\n")
+    assert set_latest(elsewhere) is None
+    assert (root / LATEST).read_text() == f"{elsewhere.path.resolve()}\n"
+    assert (tmp_path / "mine" / LATEST).read_text() == "my own notes\n"  # a user's file beside the run: untouched
+    assert latest_run().path == elsewhere.path.resolve()
+
+
+def test_set_latest_leaves_a_users_file_in_the_runs_root(tmp_path):
+    root = tmp_path / "runs"
+    run = _make_run(root / "a")
+    (root / LATEST).write_text("line one\nline two\n")
+    note = set_latest(run, root)
+    assert note and str(root / LATEST) in note and "left as it is" in note
+    assert (root / LATEST).read_text() == "line one\nline two\n"
+
+
+def test_latest_run_skips_runs_that_did_not_finish(tmp_path):
+    root = tmp_path / "runs"
+    good = _make_run(root / "good", mtime=1_000_000)
+    _make_run(root / "failed", mtime=2_000_000, finished=False)  # a train that failed its checks
+    assert latest_run(root).path.resolve() == good.path.resolve()
+    (good.path / "state.json").unlink()
+    with pytest.raises(UsageError, match="^no trained runs found under"):
+        latest_run(root)

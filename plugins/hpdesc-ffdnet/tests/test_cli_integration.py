@@ -40,7 +40,8 @@ def tiny_data(tmp_path):
     return path
 
 
-def test_train_ffdnet_ssim_then_describe(tiny_data, tmp_path):
+def test_train_ffdnet_ssim_then_describe(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("HPDESC_RUNS", str(tmp_path / "runs"))  # a finished run updates <runs root>/latest
     runner = CliRunner()
     run = tmp_path / "run"
     args = ["train", "--denoiser", "ffdnet", "--denoiser-loss", "ssim", "--descriptor", "hardnet",
