@@ -360,7 +360,9 @@ def test_two_workers_on_loopback_train_and_only_the_chief_writes(tiny_data, tmp_
                  "descriptors_test.h5", "checkpoints/descriptor_last.npz"):
         assert (out / name).is_file(), name
     assert json.loads((out / "state.json").read_text())["finished"]
-    assert sorted(p.name for p in out.parent.iterdir()) == ["mw"]  # nothing from worker 1 (latest: in the runs root)
+    # nothing from worker 1; `latest` is the chief's (the workers' runs root is ./runs = out.parent here)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["latest", "mw"]
+    assert (out.parent / "latest").read_text() == f"{out.resolve()}\n"
     scratch = [ln.split("run directory:", 1)[1].strip() for ln in logs[1].splitlines() if "run directory:" in ln]
     assert scratch and not Path(scratch[-1]).exists()  # worker 1's scratch copy is gone
     assert "denoiser epoch 2/2" in logs[0] and "denoiser epoch 2/2" in logs[1]
