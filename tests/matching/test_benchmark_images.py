@@ -167,16 +167,43 @@ def test_tables_and_png(seqs, tmp_path):
     from rich.console import Console
 
     rs = api.benchmark_images(seqs, features=["sift", "grid"], d2net_subset=True)
-    con = Console(width=100, record=True)
+    con = Console(width=120, record=True)
     for t in (report.results_table(rs), report.homography_table(rs), report.timing_table(rs)):
         con.print(t)
-    text = con.export_text()
-    for frag in ("MMA@1", "MMA@3", "MMA@5", "MMA@10", "<=1px", "<=5px", "median px", "overall", "grid",
+    text = " ".join(con.export_text().split())  # a long title wraps at the table's width
+    for frag in ("MMA@1", "MMA@3", "MMA@5", "MMA@10", "correct@3", "<=1px", "<=5px", "median px", "overall", "grid",
                  "features", "matching", "homography", "D2-Net subset"):
         assert frag in text
     report.plot_mma(rs, tmp_path / "m.png")
     img = cv2.imread(str(tmp_path / "m.png"))
-    assert img is not None and img.shape[1] > 2 * img.shape[0]  # three panels side by side
+    assert img is not None and img.shape[1] > img.shape[0]  # three columns (MMA over correct matches)
+    assert report.plot_groups(rs) == ["i", "v", "overall"]
+
+
+def test_plot_has_no_empty_panel(seqs, tmp_path, monkeypatch):
+    """Only v_ sequences: the plot has the viewpoint and overall columns, each with curves; none empty."""
+    import matplotlib.figure
+
+    only_v = tmp_path / "only_v"
+    only_v.mkdir()
+    for f in find_sequences(seqs):
+        if f.name.startswith("v_"):
+            (only_v / f.name).symlink_to(f, target_is_directory=True)
+    rs = api.benchmark_images(only_v, features=["sift", "grid"])
+    assert report.plot_groups(rs) == ["v", "overall"]
+    seen = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(fig, *a, **k):
+        seen.append([(ax.get_title(), len(ax.get_lines())) for ax in fig.axes])
+        return real_savefig(fig, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    report.plot_mma(rs, tmp_path / "v.png")
+    axes = seen[0]
+    assert len(axes) == 4 and all(n == 2 for _, n in axes)  # 2 groups x (MMA, correct): every panel has both curves
+    assert not any("illumination" in t for t, _ in axes)
+    assert cv2.imread(str(tmp_path / "v.png")) is not None
 
 
 # ---- CLI -----------------------------------------------------------------------------------------
