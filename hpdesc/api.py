@@ -595,7 +595,7 @@ def image_methods(seq_dir, *, features=(), run=(), descriptor=(), compare=()) ->
 def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=(), compare=(),
                      detector: str | None = None, max_keypoints: int | None = None, noise: str | None = None,
                      sets: Iterable[str] = (), seed: int | None = None, d2net_subset: bool = False,
-                     json=None, plot=None, progress=None) -> list:
+                     denoiser=(), detect_on: str | None = None, json=None, plot=None, progress=None) -> list:
     """Image matching on an ``hpatches-sequences-release`` folder: MMA and homography accuracy per method.
 
     The options of ``hpdesc benchmark images``. Methods, in this order: ``features``: names of
@@ -608,6 +608,9 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     Features`` (used as they are); ``compare``: more methods, each an existing folder (a run), a
     name with feature files in the first sequence (precomputed) or else a descriptor name. Each
     setting applies to features computed here: with none computed, giving one is an error.
+    ``denoiser``: registry denoisers (``nlmeans``, ``none``, ...) put in front of each named
+    ``descriptor``: one method per (denoiser, descriptor), a classical pipeline;
+    ``detect_on``: ``denoised`` / ``noisy`` (:func:`hpdesc.matching.extract.make_extractor`).
     ``d2net_subset``: leave out the 8 sequences D2-Net drops (said in the notes). ``json``,
     ``plot`` (PNG of the MMA curves): also write there (checked before any work). Each a single
     value or a list. Returns one :class:`~hpdesc.matching.evaluate.ImageMatchingResult` per method.
@@ -625,7 +628,11 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
         raise UsageError("nothing to benchmark: give --features METHOD, --run RUN or --descriptor NAME",
                          hint="e.g. hpdesc benchmark images seqs --descriptor sift")
     settings = {"--detector": detector, "--max-keypoints": max_keypoints, "--noise": noise, "--seed": seed,
-                "--set": list(sets) or None}
+                "--set": list(sets) or None, "--detect-on": detect_on}
+    denoisers = [str(d) for d in _as_list(denoiser)]
+    if denoisers and not descs:
+        raise UsageError("--denoiser needs --descriptor NAME: a named denoiser goes in front of a named descriptor",
+                         hint="a run uses its own denoiser; e.g. --denoiser nlmeans --descriptor sift")
     if not (runs or descs):
         for flag, value in settings.items():
             if value is not None:
@@ -650,7 +657,19 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
                               "which this installation lacks", hint="benchmark precomputed --features files") from None
         kw = {"detector": detector or "sift", "max_keypoints": 2048 if max_keypoints is None else int(max_keypoints),
               "sets": tuple(sets), "noise": None if noise in (None, "none") else noise, "seed": 0 if seed is None else int(seed)}
-        built = [make_extractor(run=r, **kw) for r in runs] + [make_extractor(descriptor=d, **kw) for d in descs]
+        def build(**one):  # --detect-on acts on the methods with a whole-image denoiser
+            try:
+                return make_extractor(detect_on=detect_on, **one, **kw)
+            except UsageError as exc:
+                if detect_on is None or "detect_on" not in exc.message:
+                    raise
+                return make_extractor(**one, **kw)
+
+        built = ([build(run=r) for r in runs]
+                 + [build(descriptor=d, denoiser=n) for n in (denoisers or [None]) for d in descs])
+        if detect_on is not None and not any(b.image_denoiser is not None for b in built):
+            raise UsageError(f"--detect-on {detect_on} cannot take effect: no method denoises the whole image",
+                             hint="add --denoiser nlmeans (for --descriptor), or a run with a dncnn/unet/ffdnet denoiser")
     methods = feature_methods + built + given
     reporter = _reporter(progress)
     results = [E.evaluate(seq_dir, m, d2net_subset=d2net_subset, reporter=reporter, check=False) for m in methods]
@@ -699,7 +718,7 @@ def _read_images(paths: list[Path]) -> None:
         _read_image(p)
 
 
-def _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image):
+def _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image, denoiser=None, detect_on=None):
     from hpdesc.matching.extract import make_extractor
 
     if (run is None) == (descriptor is None):  # before loading anything
@@ -707,12 +726,13 @@ def _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whol
                          hint="e.g. --descriptor sift, or --run runs/<run>")
     return make_extractor(run=load_run(run) if run is not None else None, descriptor=descriptor,
                           detector=detector, max_keypoints=max_keypoints, sets=sets, noise=noise, seed=seed,
-                          whole_image=whole_image)
+                          whole_image=whole_image, denoiser=denoiser, detect_on=detect_on)
 
 
 def features(images, *, run=None, descriptor: str | None = None, detector: str = "sift",
              max_keypoints: int = 2048, out=None, noise: str | None = None, seed: int = 0,
-             sets: Iterable[str] = (), whole_image: bool | None = None, progress=None) -> dict:
+             sets: Iterable[str] = (), whole_image: bool | None = None, denoiser: str | None = None,
+             detect_on: str | None = None, progress=None) -> dict:
     """Keypoint features of images, one D2-Net ``.npz`` file ``<image>.<method>`` per image.
 
     ``images``: a path or a list of them. ``run`` (a run directory) or ``descriptor`` (a registered
@@ -720,8 +740,9 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     ``detector``: ``sift``, ``orb``, ``akaze``; ``max_keypoints``: the strongest kept. ``out``: a
     folder for the files (default: beside each image). ``noise``: ``e`` / ``h`` / ``t`` adds
     hpdesc's noise to each image before detection (seeded by ``seed``). ``whole_image``: see
-    :func:`hpdesc.matching.extract.make_extractor`. Every image is read before anything is
-    written. Returns ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
+    :func:`hpdesc.matching.extract.make_extractor`, as are ``denoiser`` (a registry denoiser in front
+    of ``descriptor``) and ``detect_on``. Every image is read before anything is written. Returns
+    ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
     "notes", "timings"}``.
     """
     from hpdesc.matching.features import feature_path, save_features
@@ -736,7 +757,7 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
                                  hint="leave out --out to write each file beside its image")
             seen[p.name] = p
     _read_images(paths)
-    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image, denoiser, detect_on)
     reporter = _reporter(progress)
     reporter.start(f"features ({ext.name})", len(paths))
     rows, notes = [], []
@@ -754,10 +775,10 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
 def match(image1, image2, *, run=None, descriptor: str | None = None, detector: str = "sift",
           max_keypoints: int = 2048, ratio: float | None = None, threshold: float = 3.0,
           noise: str | None = None, seed: int = 0, sets: Iterable[str] = (), whole_image: bool | None = None,
-          out=None, json=None, progress=None) -> dict:
+          denoiser: str | None = None, detect_on: str | None = None, out=None, json=None, progress=None) -> dict:
     """Match two images: keypoint features, mutual nearest neighbours, a robust homography.
 
-    Models and detection as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
+    Models and detection as in :func:`features` (``denoiser``, ``detect_on`` included). ``ratio``: also apply Lowe's ratio test (e.g.
     0.8). The homography comes from ``cv2.findHomography(..., cv2.USAC_MAGSAC, threshold)``
     (pixels). ``out``: a PNG of the two images side by side, inlier matches green, the others red;
     ``json``: keypoints, matches, inlier mask and H. Zero keypoints or matches is a result (with
@@ -778,7 +799,7 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
             check_writable(target)
     paths = [Path(image1), Path(image2)]
     images = [_read_image(p) for p in paths]
-    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image, denoiser, detect_on)
     f1, f2 = (ext(img) for img in images)
     res = match_pair(f1, f2, ratio, threshold)
     m, inl, H = res["matches"], res["inliers"], res["H"]

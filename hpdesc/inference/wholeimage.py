@@ -68,4 +68,24 @@ class ImageDenoiser:
         return out[:h, :w]
 
 
-__all__ = ["FULLY_CONVOLUTIONAL", "ImageDenoiser", "MARGIN", "MAX_PIXELS", "ROUND", "WINDOW", "any_size_model"]
+class NumpyImageDenoiser:
+    """``uint8 (H, W) -> uint8 (H, W)`` through a numpy denoiser's ``filter`` (nlmeans, median, bm3d, ...)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.filter(np.ascontiguousarray(image, dtype=np.uint8)), np.uint8)
+
+
+def image_denoiser_for(model, name: str | None):
+    """A whole-image denoiser for ``model`` (registry ``name``), or None when it only runs on patches:
+    numpy denoisers (a ``filter`` method) and the fully convolutional networks can."""
+    if callable(getattr(model, "filter", None)):
+        return NumpyImageDenoiser(model)
+    if name in FULLY_CONVOLUTIONAL:
+        return ImageDenoiser(model)
+    return None
+
+
+__all__ = ["FULLY_CONVOLUTIONAL", "ImageDenoiser", "NumpyImageDenoiser", "image_denoiser_for", "MARGIN", "MAX_PIXELS", "ROUND", "WINDOW", "any_size_model"]

@@ -54,13 +54,17 @@ def fake_extract(monkeypatch):
     """A stand-in for hpdesc.matching.extract (part B): records make_extractor's arguments."""
     calls = []
 
-    def make_extractor(*, run=None, descriptor=None, detector="sift", max_keypoints=2048, sets=(), noise=None, seed=0):
+    def make_extractor(*, run=None, descriptor=None, detector="sift", max_keypoints=2048, sets=(), noise=None, seed=0,
+                       denoiser=None, detect_on=None):
         kw = dict(run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints, sets=sets,
                   noise=noise, seed=seed)
+        kw.update({k: v for k, v in (("denoiser", denoiser), ("detect_on", detect_on)) if v is not None})
         calls.append(kw)
         if descriptor == "nosuch":
             raise UsageError("unknown descriptor 'nosuch'")
-        return _Ext(f"x-{descriptor or run.name}", **kw)
+        ext = _Ext(f"x-{(denoiser + '+') if denoiser else ''}{descriptor or run.name}", **kw)
+        ext.image_denoiser = object() if denoiser not in (None, "none") else None
+        return ext
 
     monkeypatch.setattr("hpdesc.cli.benchmark_images.quiet_import_keras", lambda: None)  # no TF start-up in tests
     mod = types.ModuleType("hpdesc.matching.extract")
@@ -159,6 +163,34 @@ def test_outputs_checked_first_and_nothing_half_written(seqs, tmp_path):
     with pytest.raises(DataFormatError, match="no feature file"):
         api.benchmark_images(seqs, features="nosuch", json=tmp_path / "r.json", plot=tmp_path / "m.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_denoiser_rows_real(seqs, tmp_path):
+    """--denoiser none --denoiser nlmeans --descriptor sift: two rows (plain and denoised SIFT), each
+    with MMA and correct matches; the nlmeans row detects on the denoised image."""
+    res = runner.invoke(app, ["benchmark", "images", str(seqs), "--denoiser", "none", "--denoiser", "nlmeans",
+                              "--descriptor", "sift", "--noise", "t", "--max-keypoints", "150",
+                              "--json", str(tmp_path / "d.json")], env={"COLUMNS": "160"})
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "d.json").read_text())
+    names = [m["method"] for m in doc["methods"]]
+    assert names == ["sift noise t", "nlmeans+sift noise t"]
+    for m in doc["methods"]:
+        c = m["groups"]["overall"]["correct_matches_per_pair"]
+        assert len(c) == 10 and all(a <= b for a, b in zip(c, c[1:]))  # non-decreasing with the threshold
+        assert c[2] <= m["groups"]["overall"]["mean_matches_per_pair"]
+    assert "nlmeans+sift" in res.stdout and "correct@3" in res.stdout
+
+
+def test_denoiser_settings_are_checked(seqs, fake_extract):
+    with pytest.raises(UsageError, match="--denoiser needs --descriptor"):
+        api.benchmark_images(seqs, features="sift", denoiser="nlmeans")
+    api.benchmark_images(seqs, descriptor=["sift", "raw"], denoiser=["none", "nlmeans"], detect_on="noisy")
+    assert [(c["descriptor"], c.get("denoiser"), c.get("detect_on")) for c in fake_extract] == [
+        ("sift", "none", "noisy"), ("raw", "none", "noisy"), ("sift", "nlmeans", "noisy"), ("raw", "nlmeans", "noisy")]
+    fake_extract.clear()
+    with pytest.raises(UsageError, match="--detect-on noisy cannot take effect"):
+        api.benchmark_images(seqs, descriptor="sift", denoiser="none", detect_on="noisy")
 
 
 # ---- report --------------------------------------------------------------------------------------
