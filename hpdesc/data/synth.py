@@ -211,8 +211,9 @@ def sequence_plan(n_sequences: int) -> list[tuple[str, str, int]]:
 def default_split(names: list[str], photo_of: dict[str, str], seed: int) -> tuple[list[str], list[str]]:
     """``(train, test)``: about a quarter of each kind held out, at least one i_ and one v_.
 
-    Test sequences preferably come from photos no other sequence uses (no crop of a test photo
-    is seen in training).
+    Test sequences preferably come from photos no other sequence uses; a test photo's other
+    sequences go to test with it, so no crop of a test photo is ever in training (with many
+    sequences per photo the test part can then exceed a quarter).
     """
     rng = np.random.default_rng([int(seed), 7])
     counts: dict[str, int] = {}
@@ -227,7 +228,16 @@ def default_split(names: list[str], photo_of: dict[str, str], seed: int) -> tupl
         want = (0 if kind == "i_" else 1) if nk == 1 else int(np.clip(int(nk / 4 + 0.5), 1, nk - 1))
         order = rng.permutation(nk)
         ranked = sorted((group[i] for i in order), key=lambda n: counts[photo_of[n]] > 1)
-        test += ranked[:want]
+        for n in ranked:
+            if sum(t.startswith(kind) for t in test) >= want:
+                break
+            if n in test:
+                continue
+            with_photo = [m for m in names if photo_of[m] == photo_of[n] and m not in test]
+            left = [m for m in names if m not in test and m not in with_photo]
+            if not left or (nk > 1 and all(m in with_photo or m in test for m in group)):
+                continue  # would leave no training sequence (of this kind)
+            test += with_photo
     train = [n for n in names if n not in test]
     test = [n for n in names if n in test]
     return train, test
