@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 REAL = {"opencv-sift": (0.600, 0.407), "aliked": (0.851, 0.507), "disk": (0.850, 0.476), "raw": (0.642, 0.471)}
-LEARNED_TOOL = Path("/work/shared/tools/learned_features.py")
+LEARNED_TOOL = Path(__file__).with_name("learned_features_native.py")  # no resize to 1024 px (its docstring)
 
 
 def write_folders(work: Path, n_sequences: int, generator: int, split: str | None, size: int) -> tuple[Path, Path]:

@@ -29,7 +29,7 @@ import numpy as np
 
 from hpdesc.data.photos import CropView, crop_view, load_photo_rgb
 
-VIEWPOINT = {"tilt_deg": (30.0, 60.0), "roll_deg": 30.0, "zoom": (1 / 3, 3.0), "zoom_share": 0.5,
+VIEWPOINT = {"tilt_deg": (30.0, 60.0), "roll_deg": 30.0, "zoom": (0.5, 2.0), "zoom_share": 0.5,
              "shift": 0.05, "focal": 1.0, "min_visible": 0.2}
 """``v_`` draws: tilt ``t * U(tilt_deg)`` about a random axis, roll ``t * U(-r, r)``, zoom ``z ** t``
 with ``z`` log-uniform in ``zoom`` for a ``zoom_share`` of the sequences (else within 1.25x), shift
