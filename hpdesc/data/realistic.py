@@ -10,7 +10,7 @@ the embedded test sequences about what they score on the real HPatches release
   the reference (the crop of :func:`~hpdesc.data.photos.crop_view`) and ``H_k`` is exact, so a
   point of the photo lands where the homography says in every image. ``v_`` sequences use the
   rotating camera of generator 1 with HPatches-strength changes (:data:`VIEWPOINT`: out-of-plane
-  tilt up to 60 degrees, scale up to 3x either way, in-plane roll); images are rendered from the
+  tilt up to 60 degrees, scale up to 2x either way, in-plane roll); images are rendered from the
   whole photo at its own resolution, anti-aliased (Gaussian pre-filter for the minification, 2x
   supersampling), so a zoomed-out view is sharp and a zoomed-in one is as soft as the photo.
 - **Light** (:data:`LIGHTING`, full strength for ``i_``, a fraction for ``v_``): on the colour
