@@ -258,7 +258,8 @@ def image_methods(seq_dir, *, features=(), run=(), descriptor=(), compare=()) ->
 def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=(), compare=(),
                      detector: str | None = None, max_keypoints: int | None = None, noise: str | None = None,
                      sets: Iterable[str] = (), seed: int | None = None, d2net_subset: bool = False,
-                     json=None, plot=None, max_pixels: int | None = None, progress=None) -> list:
+                     denoiser=(), detect_on: str | None = None, json=None, plot=None, max_pixels: int | None = None,
+                     progress=None) -> list:
     """Image matching on an ``hpatches-sequences-release`` folder: MMA and homography accuracy per method.
 
     The options of ``hpdesc benchmark images``. Methods, in this order: ``features``: names of
@@ -271,6 +272,9 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     Features`` (used as they are); ``compare``: more methods, each an existing folder (a run), a
     name with feature files in the first sequence (precomputed) or else a descriptor name. Each
     setting applies to features computed here: with none computed, giving one is an error.
+    ``denoiser``: registry denoisers (``nlmeans``, ``none``, ...) put in front of each named
+    ``descriptor``: one method per (denoiser, descriptor), a classical pipeline;
+    ``detect_on``: ``denoised`` / ``noisy`` (:func:`hpdesc.matching.extract.make_extractor`).
     ``d2net_subset``: leave out the 8 sequences D2-Net drops (said in the notes). ``json``,
     ``plot`` (PNG of the MMA curves): also write there (checked before any work). Each a single
     value or a list. ``max_pixels``: the pixel budget of an image (default 25 megapixels,
@@ -281,14 +285,15 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
 
     return _bench(seq_dir, features=features, run=run, descriptor=descriptor, extractors=extractors,
                   compare=compare, detector=detector, max_keypoints=max_keypoints, noise=noise, sets=sets,
-                  seed=seed, d2net_subset=d2net_subset, json=json, plot=plot, reporter=_reporter(progress))
+                  seed=seed, d2net_subset=d2net_subset, denoiser=denoiser, detect_on=detect_on, json=json, plot=plot,
+                  reporter=_reporter(progress))
 
 
 @applies_max_pixels
 def features(images, *, run=None, descriptor: str | None = None, detector: str = "sift",
              max_keypoints: int = 2048, out=None, noise: str | None = None, seed: int = 0,
-             sets: Iterable[str] = (), whole_image: bool | None = None, max_pixels: int | None = None,
-             progress=None) -> dict:
+             sets: Iterable[str] = (), whole_image: bool | None = None, denoiser: str | None = None,
+             detect_on: str | None = None, max_pixels: int | None = None, progress=None) -> dict:
     """Keypoint features of images, one D2-Net ``.npz`` file ``<image>.<method>`` per image.
 
     ``images``: a path or a list of them. ``run`` (a run directory) or ``descriptor`` (a registered
@@ -296,7 +301,8 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     ``detector``: ``sift``, ``orb``, ``akaze``; ``max_keypoints``: the strongest kept. ``out``: a
     folder for the files (default: beside each image). ``noise``: ``e`` / ``h`` / ``t`` adds
     hpdesc's noise to each image before detection (seeded by ``seed``). ``whole_image``: see
-    :func:`hpdesc.matching.extract.make_extractor`. ``max_pixels``: the pixel budget of an image
+    :func:`hpdesc.matching.extract.make_extractor`, as are ``denoiser`` (a registry denoiser in front
+    of ``descriptor``) and ``detect_on``. ``max_pixels``: the pixel budget of an image
     (default 25 megapixels; a larger one is refused from its header). Every image is read before
     anything is written. Returns ``{"name", "method", "files": [{"image", "path", "keypoints", "dim"}],
     "notes", "timings"}``.
@@ -304,18 +310,19 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
     from hpdesc.commands.images import features as _features
 
     return _features(images, run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints,
-                     out=out, noise=noise, seed=seed, sets=sets, whole_image=whole_image,
-                     reporter=_reporter(progress))
+                     out=out, noise=noise, seed=seed, sets=sets, whole_image=whole_image, denoiser=denoiser,
+                     detect_on=detect_on, reporter=_reporter(progress))
 
 
 @applies_max_pixels
 def match(image1, image2, *, run=None, descriptor: str | None = None, detector: str = "sift",
           max_keypoints: int = 2048, ratio: float | None = None, threshold: float = 3.0,
           noise: str | None = None, seed: int = 0, sets: Iterable[str] = (), whole_image: bool | None = None,
-          out=None, json=None, max_pixels: int | None = None, progress=None) -> dict:
+          denoiser: str | None = None, detect_on: str | None = None, out=None, json=None,
+          max_pixels: int | None = None, progress=None) -> dict:
     """Match two images: keypoint features, mutual nearest neighbours, a robust homography.
 
-    Models, detection and ``max_pixels`` as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
+    Models, detection (``denoiser``, ``detect_on`` included) and ``max_pixels`` as in :func:`features`. ``ratio``: also apply Lowe's ratio test (e.g.
     0.8). The homography comes from ``cv2.findHomography(..., cv2.USAC_MAGSAC, threshold)``
     (pixels). ``out``: a PNG of the two images side by side, inlier matches green, the others red;
     ``json``: keypoints, matches, inlier mask and H. Zero keypoints or matches is a result (with
@@ -326,7 +333,7 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
 
     return _match(image1, image2, run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints,
                   ratio=ratio, threshold=threshold, noise=noise, seed=seed, sets=sets, whole_image=whole_image,
-                  out=out, json=json)
+                  denoiser=denoiser, detect_on=detect_on, out=out, json=json)
 
 
 __all__ = ["train", "describe", "denoise", "evaluate", "evaluate_denoising", "benchmark_images", "image_methods",

@@ -23,15 +23,17 @@ def register(bench: typer.Typer) -> None:
         features: Annotated[Optional[List[str]], typer.Option("--features", metavar="METHOD", help="Precomputed feature files <image>.<METHOD> beside the images (D2-Net .npz; repeatable).", rich_help_panel=METHODS)] = None,
         run: Annotated[Optional[List[Path]], typer.Option("--run", metavar="RUN", help="Training run whose denoiser + descriptor describe keypoint patches (repeatable).", rich_help_panel=METHODS)] = None,
         descriptor: Annotated[Optional[List[str]], typer.Option("--descriptor", metavar="NAME", help="Registered descriptor (sift, raw, plugins; repeatable).", rich_help_panel=METHODS)] = None,
+        denoiser: Annotated[Optional[List[str]], typer.Option("--denoiser", metavar="NAME", help="Registry denoiser (nlmeans, median, bm3d, none) in front of each --descriptor, on the whole image before detection (repeatable: one row per denoiser and descriptor; parameters --set denoiser.P=V).", rich_help_panel=METHODS)] = None,
         compare: Annotated[Optional[List[str]], typer.Option("--compare", metavar="M...", help="More methods: --compare A B ...; each an existing folder (a run), a name with feature files in the first sequence, or else a descriptor name.", rich_help_panel=METHODS)] = None,
         detector: Annotated[Optional[str], typer.Option("--detector", metavar="NAME", help="OpenCV keypoint detector for --run/--descriptor (default sift).", rich_help_panel=FEATURES)] = None,
         max_keypoints: Annotated[Optional[int], typer.Option("--max-keypoints", metavar="N", help="Keep the N strongest keypoints per image (default 2048).", rich_help_panel=FEATURES)] = None,
         noise: Annotated[Optional[str], typer.Option("--noise", metavar="none|e|h|t", help="Add this noise level to the whole images before detection (not for --features).", rich_help_panel=FEATURES)] = None,
         sets: Annotated[Optional[List[str]], typer.Option("--set", metavar="KEY=VALUE", help="Component parameter for features computed here (repeatable).", rich_help_panel=FEATURES)] = None,
         seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the added noise (default 0).", rich_help_panel=FEATURES)] = None,
+        detect_on: Annotated[Optional[str], typer.Option("--detect-on", metavar="denoised|noisy", help="Where keypoints are detected when a denoiser runs on the whole image (default denoised).", rich_help_panel=FEATURES)] = None,
         d2net_subset: Annotated[bool, typer.Option("--d2net-subset", help="Leave out the 8 sequences with images over 1600x1200, as D2-Net does.", rich_help_panel=OUTPUT)] = False,
         json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.", rich_help_panel=OUTPUT)] = None,
-        plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG of the MMA curves (illumination, viewpoint, overall).", rich_help_panel=OUTPUT)] = None,
+        plot: Annotated[Optional[Path], typer.Option("--plot", help="PNG of the MMA and correct-matches curves (illumination, viewpoint, overall).", rich_help_panel=OUTPUT)] = None,
         max_pixels: Annotated[Optional[int], typer.Option("--max-pixels", metavar="N", help="Pixel budget of an image (default 25000000; a larger one is refused from its header: whole-image work needs about 250 bytes per pixel).", rich_help_panel=FEATURES)] = None,
     ) -> None:
         """Image matching on HPatches sequences: MMA at 1..10 px (i_, v_, overall) and homography accuracy.
@@ -41,6 +43,8 @@ def register(bench: typer.Typer) -> None:
         OpenCV's USAC/MAGSAC (SuperPoint protocol). Put SEQ_DIR before --compare.
 
         Example: hpdesc benchmark images seqs --descriptor sift --compare runs/r1 --plot mma.png
+
+        Example: hpdesc benchmark images seqs --denoiser none --denoiser nlmeans --descriptor sift --noise t
         """
         from rich.text import Text
 
@@ -56,7 +60,8 @@ def register(bench: typer.Typer) -> None:
             results = api.benchmark_images(seq_dir, features=features or (), run=run or (), descriptor=descriptor or (),
                                            compare=compare or (), detector=detector, max_keypoints=max_keypoints,
                                            noise=noise, sets=sets or (), seed=seed, d2net_subset=d2net_subset, json=json_out, plot=plot,
-                                           max_pixels=max_pixels, progress=reporter)
+                                           max_pixels=max_pixels, denoiser=denoiser or (), detect_on=detect_on,
+                                           progress=reporter)
         finally:
             reporter.done()
         for r in results:

@@ -64,6 +64,7 @@ def synth(
     patches: Annotated[Optional[int], typer.Option("--patches", help="Patches per sequence (at most; patch files only).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Generator seed; same seed, same bytes.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if cached; replace an existing sequence folder.")] = False,
+    split: Annotated[Optional[str], typer.Option("--split", metavar="train|test", help="Sequence folders only: write just the default split's train or test sequences (test photos are never in training).")] = None,
 ) -> None:
     """Generate the embedded HPatches-like dataset from photographs shipped by scikit-image.
 
@@ -86,9 +87,12 @@ def synth(
 
         with _bar("writing sequence folders") as update:
             path = write_sequences(folder, n_sequences if n_sequences is not None else DEFAULT_SEQUENCES,
-                                   seed=seed, force=force, progress=update)
-        print_wrote(path, f"({n_sequences or DEFAULT_SEQUENCES} sequences, hpatches-sequences-release layout)")
+                                   seed=seed, force=force, progress=update, split=split)
+        what = f"the {split} sequences of {n_sequences or DEFAULT_SEQUENCES}" if split else f"{n_sequences or DEFAULT_SEQUENCES} sequences"
+        print_wrote(path, f"({what}, hpatches-sequences-release layout)")
         return
+    if split is not None:
+        raise UsageError(f"--split {split} applies to sequence folders (--sequences DIR); a patch file holds every split")
 
     from hpdesc.benchmark.tasks import build_tasks
     from hpdesc.data import cache

@@ -19,11 +19,13 @@ def _match(
     image2: Annotated[Path, typer.Argument(help="Second image.", show_default=False)],
     run: Annotated[Optional[Path], typer.Option("--run", help="Run directory whose denoiser + descriptor describe the keypoints.", rich_help_panel=MODEL)] = None,
     descriptor: Annotated[Optional[str], typer.Option("--descriptor", help="Descriptor by name instead of a run, e.g. sift or raw.", rich_help_panel=MODEL)] = None,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Parameter of --descriptor NAME, e.g. descriptor.root=true; repeatable.", rich_help_panel=MODEL)] = None,
+    denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="Registry denoiser in front of --descriptor NAME (nlmeans, median, bm3d), on the whole image before detection.", rich_help_panel=MODEL)] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Parameter of --descriptor NAME or --denoiser NAME, e.g. descriptor.root=true, denoiser.h=12; repeatable.", rich_help_panel=MODEL)] = None,
     detector: Annotated[str, typer.Option("--detector", help="OpenCV keypoint detector: sift, orb, akaze.", rich_help_panel=DETECT)] = "sift",
     max_keypoints: Annotated[int, typer.Option("--max-keypoints", help="Keep the N strongest keypoints per image.", rich_help_panel=DETECT)] = 2048,
     noise: Annotated[Optional[str], typer.Option("--noise", help="Add hpdesc's noise at level e, h or t to both images first (seeded).", rich_help_panel=DETECT)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --noise.", rich_help_panel=DETECT)] = 0,
+    detect_on: Annotated[Optional[str], typer.Option("--detect-on", metavar="denoised|noisy", help="Where keypoints are detected when a denoiser runs on the whole image (default denoised).", rich_help_panel=DETECT)] = None,
     ratio: Annotated[Optional[float], typer.Option("--ratio", help="Also apply Lowe's ratio test (e.g. 0.8) to the mutual nearest neighbours.", rich_help_panel=MATCH)] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Inlier threshold (pixels) of the USAC/MAGSAC homography.", rich_help_panel=MATCH)] = 3.0,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG: both images side by side, inliers green, other matches red.", rich_help_panel=OUTPUT)] = None,
@@ -40,7 +42,8 @@ def _match(
     try:
         res = api.match(image1, image2, run=run, descriptor=descriptor, detector=detector,
                         max_keypoints=max_keypoints, ratio=ratio, threshold=threshold, noise=noise, seed=seed,
-                        sets=list(set_ or []), out=out, json=json_, max_pixels=max_pixels, progress=rep)
+                        sets=list(set_ or []), denoiser=denoiser, detect_on=detect_on, out=out, json=json_,
+                        max_pixels=max_pixels, progress=rep)
     finally:
         rep.done()
     table = Table(title=f"match: {res['name']}", title_justify="left")

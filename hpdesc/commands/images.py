@@ -59,7 +59,7 @@ def image_methods(seq_dir, *, features=(), run=(), descriptor=(), compare=()) ->
 def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=(), compare=(),
                      detector: str | None = None, max_keypoints: int | None = None, noise: str | None = None,
                      sets: Iterable[str] = (), seed: int | None = None, d2net_subset: bool = False,
-                     json=None, plot=None, reporter: Reporter) -> list:
+                     denoiser=(), detect_on: str | None = None, json=None, plot=None, reporter: Reporter) -> list:
     """:func:`hpdesc.api.benchmark_images` (its docstring has the arguments)."""
     from hpdesc.matching import evaluate as E
 
@@ -76,7 +76,11 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
         raise UsageError("nothing to benchmark: give --features METHOD, --run RUN or --descriptor NAME",
                          hint="e.g. hpdesc benchmark images seqs --descriptor sift")
     settings = {"--detector": detector, "--max-keypoints": max_keypoints, "--noise": noise, "--seed": seed,
-                "--set": list(sets) or None}
+                "--set": list(sets) or None, "--detect-on": detect_on}
+    denoisers = [str(d) for d in _as_list(denoiser)]
+    if denoisers and not descs:
+        raise UsageError("--denoiser needs --descriptor NAME: a named denoiser goes in front of a named descriptor",
+                         hint="a run uses its own denoiser; e.g. --denoiser nlmeans --descriptor sift")
     if not (runs or descs):
         for flag, value in settings.items():
             if value is not None:
@@ -97,7 +101,20 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
         from hpdesc.matching.extract import make_extractor
 
         kw.update(sets=tuple(sets), seed=0 if seed is None else int(seed))
-        built = [make_extractor(run=r, **kw) for r in runs] + [make_extractor(descriptor=d, **kw) for d in descs]
+
+        def build(**one):  # --detect-on acts on the methods with a whole-image denoiser (checked below)
+            try:
+                return make_extractor(detect_on=detect_on, **one, **kw)
+            except UsageError as exc:
+                if detect_on is None or "detect_on" not in exc.message:
+                    raise
+                return make_extractor(**one, **kw)
+
+        built = ([build(run=r) for r in runs]
+                 + [build(descriptor=d, denoiser=n) for n in (denoisers or [None]) for d in descs])
+        if detect_on is not None and not any(b.image_denoiser is not None for b in built):
+            raise UsageError(f"--detect-on {detect_on} cannot take effect: no method denoises the whole image",
+                             hint="add --denoiser nlmeans (for --descriptor), or a run with a dncnn/unet/ffdnet denoiser")
     methods = feature_methods + built + given
     results = [E.evaluate(seq_dir, m, d2net_subset=d2net_subset, reporter=reporter, check=False) for m in methods]
     if kw["noise"] is not None:
@@ -144,16 +161,18 @@ def _read_images(paths: list[Path]) -> None:
         _read_image(p)
 
 
-def _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image):
+def _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image, denoiser, detect_on):
     from hpdesc.matching.extract import make_extractor
 
     return make_extractor(run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints,
-                          sets=sets, noise=noise, seed=seed, whole_image=whole_image)
+                          sets=sets, noise=noise, seed=seed, whole_image=whole_image, denoiser=denoiser,
+                          detect_on=detect_on)
 
 
 def features(images, *, run=None, descriptor: str | None = None, detector: str = "sift",
              max_keypoints: int = 2048, out=None, noise: str | None = None, seed: int = 0,
-             sets: Iterable[str] = (), whole_image: bool | None = None, reporter: Reporter) -> dict:
+             sets: Iterable[str] = (), whole_image: bool | None = None, denoiser: str | None = None,
+             detect_on: str | None = None, reporter: Reporter) -> dict:
     """:func:`hpdesc.api.features` (its docstring has the arguments)."""
     from hpdesc.matching.features import feature_path, save_features
 
@@ -167,7 +186,7 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
                                  hint="leave out --out to write each file beside its image")
             seen[p.name] = p
     _read_images(paths)
-    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image, denoiser, detect_on)
     refuse_inputs([feature_path(p, ext.method, out) for p in paths], [*paths, *run_inputs(run)])
     reporter.start(f"features ({ext.name})", len(paths))
     rows, notes = [], []
@@ -193,7 +212,7 @@ def features(images, *, run=None, descriptor: str | None = None, detector: str =
 def match(image1, image2, *, run=None, descriptor: str | None = None, detector: str = "sift",
           max_keypoints: int = 2048, ratio: float | None = None, threshold: float = 3.0,
           noise: str | None = None, seed: int = 0, sets: Iterable[str] = (), whole_image: bool | None = None,
-          out=None, json=None) -> dict:
+          denoiser: str | None = None, detect_on: str | None = None, out=None, json=None) -> dict:
     """:func:`hpdesc.api.match` (its docstring has the arguments)."""
     import numpy as np
 
@@ -211,7 +230,7 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
     if out is not None and json is not None and same_file(out, json):
         raise UsageError(f"--out {out} and --json {json} are the same file; give two paths")
     images = [_read_image(p) for p in paths]
-    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image)
+    ext = _extractor(run, descriptor, detector, max_keypoints, sets, noise, seed, whole_image, denoiser, detect_on)
     f1, f2 = (ext(img) for img in images)
     res = match_pair(f1, f2, ratio, threshold)
     m, inl, H = res["matches"], res["inliers"], res["H"]

@@ -98,6 +98,24 @@ def load_photo(name: str) -> np.ndarray:
     return _load(name)
 
 
+@functools.lru_cache(maxsize=8)
+def load_photo_rgb(name: str) -> np.ndarray:
+    """One photo as RGB float32 in [0, 1] (a grey photo has three equal channels). Shape: ``(H, W, 3)``.
+
+    PIL's grey conversion of it (ITU-R 601 weights) is :func:`load_photo` up to rounding.
+    """
+    path = photo_path(name)
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot read photo {name!r} ({exc})") from None
+    img.setflags(write=False)
+    return img
+
+
 @dataclass(frozen=True)
 class CropView:
     """A square window of a rescaled photo, with the rescaled photo around it as context."""

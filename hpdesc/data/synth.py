@@ -39,6 +39,10 @@ from hpdesc.pixels import quantise
 
 GENERATOR_VERSION = 1
 """Bump when the same seed would give different patches (it names cache files)."""
+SEQUENCES_GENERATOR = 2
+"""The generator :func:`write_sequences` uses by default: 2, release-like (:mod:`hpdesc.data.realistic`).
+The patch dataset (:func:`synthesize`, the cached default) is still cut from generator 1."""
+GENERATORS = (1, 2)
 SOURCE = "hpdesc-synth"
 DEFAULT_SEQUENCES = 24
 DEFAULT_PATCHES = 80
@@ -122,12 +126,58 @@ def _key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-def render_sequence(name: str, photo: str, crop_index: int, seed: int, size: int = DEFAULT_IMAGE_SIZE):
+def _viewpoint_draw2(size: int, rng: np.random.Generator) -> dict:
+    """Generator 2's ``v_`` draw (:data:`hpdesc.data.realistic.VIEWPOINT`): HPatches-strength changes."""
+    from hpdesc.data.realistic import VIEWPOINT as V
+
+    lo, hi = np.log(V["zoom"]) if rng.random() < V["zoom_share"] else np.log([0.8, 1.25])
+    draw = {"axis": rng.uniform(0, np.pi), "tilt": rng.choice([-1, 1]) * rng.uniform(*V["tilt_deg"]),
+            "roll": rng.uniform(-1, 1) * V["roll_deg"], "zoom": float(np.exp(rng.uniform(lo, hi))),
+            "shift": rng.uniform(-1, 1, 2) * V["shift"]}
+    for _ in range(30):
+        if _visible(_camera_homography(size, 1.0, draw), size) >= V["min_visible"]:
+            break
+        draw = {**draw, "tilt": draw["tilt"] * 0.9, "roll": draw["roll"] * 0.9,
+                "zoom": draw["zoom"] ** 0.9, "shift": draw["shift"] * 0.9}
+    return draw
+
+
+def _render_v2(name: str, photo: str, crop_index: int, seed: int, size: int):
+    """Generator 2 (:mod:`hpdesc.data.realistic`): the same crops as generator 1, release-like images."""
+    from hpdesc.data.realistic import (LIGHTING, camera_image, draw_lighting, exposure_levels, linear_photo,
+                                       photo_to_reference, textured_view, warp_photo)
+
+    rng = np.random.default_rng([int(seed), _key(name), 2])
+    view = textured_view(photo, crop_index, size, rng)
+    scene = linear_photo(photo)
+    A = photo_to_reference(view, scene.shape[:2])
+    illum = name.startswith("i_")
+    Hs = [np.eye(3)] * 5
+    if not illum:
+        draw = _viewpoint_draw2(size, rng)
+        Hs = [_camera_homography(size, k / 5, draw) for k in range(1, 6)]
+    first = warp_photo(scene, A, size)
+    levels = exposure_levels(first)  # the camera's exposure, set on the reference and kept
+    images = []
+    for k in range(6):
+        view_k = first if (illum or k == 0) else warp_photo(scene, Hs[k - 1] @ A, size)
+        light = draw_lighting(size, k / 5, rng, 1.0 if illum else LIGHTING["v_strength"])
+        images.append(camera_image(view_k, light, rng, levels))
+    return images[0], images[1:], Hs, {**view.to_dict(), "generator": 2}
+
+
+def render_sequence(name: str, photo: str, crop_index: int, seed: int, size: int = DEFAULT_IMAGE_SIZE,
+                    generator: int = 1):
     """Images of one synthetic sequence: ``(ref, targets, homographies, crop_info)``.
 
     ``ref`` and the five ``targets`` are (size, size) float32 in [0, 1]; ``homographies[k-1]``
-    maps ref pixels to target ``k`` pixels. Deterministic in ``(name, seed)``.
+    maps ref pixels to target ``k`` pixels. Deterministic in ``(name, seed)``. ``generator``: 1
+    (the patch dataset's mild changes) or 2 (release-like, :mod:`hpdesc.data.realistic`).
     """
+    if generator not in GENERATORS:
+        raise UsageError(f"unknown generator {generator!r}; use one of {', '.join(map(str, GENERATORS))}")
+    if generator == 2:
+        return _render_v2(name, photo, crop_index, seed, size)
     rng = np.random.default_rng([int(seed), _key(name), 0])
     view = crop_view(photo, crop_index, size, rng)
     ref = np.ascontiguousarray(view.image, dtype=np.float32)
@@ -162,8 +212,9 @@ def sequence_plan(n_sequences: int) -> list[tuple[str, str, int]]:
 def default_split(names: list[str], photo_of: dict[str, str], seed: int) -> tuple[list[str], list[str]]:
     """``(train, test)``: about a quarter of each kind held out, at least one i_ and one v_.
 
-    Test sequences preferably come from photos no other sequence uses (no crop of a test photo
-    is seen in training).
+    Test sequences preferably come from photos no other sequence uses; a test photo's other
+    sequences go to test with it, so no crop of a test photo is ever in training (with many
+    sequences per photo the test part can then exceed a quarter).
     """
     rng = np.random.default_rng([int(seed), 7])
     counts: dict[str, int] = {}
@@ -178,7 +229,16 @@ def default_split(names: list[str], photo_of: dict[str, str], seed: int) -> tupl
         want = (0 if kind == "i_" else 1) if nk == 1 else int(np.clip(int(nk / 4 + 0.5), 1, nk - 1))
         order = rng.permutation(nk)
         ranked = sorted((group[i] for i in order), key=lambda n: counts[photo_of[n]] > 1)
-        test += ranked[:want]
+        for n in ranked:
+            if sum(t.startswith(kind) for t in test) >= want:
+                break
+            if n in test:
+                continue
+            with_photo = [m for m in names if photo_of[m] == photo_of[n] and m not in test]
+            left = [m for m in names if m not in test and m not in with_photo]
+            if not left or (nk > 1 and all(m in with_photo or m in test for m in group)):
+                continue  # would leave no training sequence (of this kind)
+            test += with_photo
     train = [n for n in names if n not in test]
     test = [n for n in names if n in test]
     return train, test
@@ -251,7 +311,8 @@ def _write_ppm(path: Path, img: np.ndarray) -> None:
 
 def write_sequences(out_dir, n_sequences: int = DEFAULT_SEQUENCES, seed: int = 0, *,
                     image_size: int = DEFAULT_IMAGE_SIZE, force: bool = False,
-                    progress: Callable[[int, int], None] | None = None) -> Path:
+                    progress: Callable[[int, int], None] | None = None, generator: int = SEQUENCES_GENERATOR,
+                    split: str | None = None) -> Path:
     """Write the embedded sequences as ``hpatches-sequences-release`` folders under ``out_dir``; returns it.
 
     One folder per sequence (the names, photos and pixels of :func:`synthesize`'s sequences with
@@ -260,8 +321,16 @@ def write_sequences(out_dir, n_sequences: int = DEFAULT_SEQUENCES, seed: int = 0
     the identity for ``i_``), plus ``hpdesc-synth.json`` recording how they were made. The whole
     tree is built in a temporary sibling and renamed into place when complete; an existing
     non-empty ``out_dir`` is refused unless ``force`` (then replaced only once the new one is done).
+    ``generator``: 2 (default, release-like images, :mod:`hpdesc.data.realistic`) or 1 (the patch
+    dataset's own mild sequences). ``split``: ``"train"`` or ``"test"`` writes only those sequences
+    of the default split (:func:`default_split`: no photo of a test sequence is in training); the
+    JSON records every sequence's side either way.
     """
     _check_sizes(n_sequences, image_size)
+    if generator not in GENERATORS:
+        raise UsageError(f"unknown generator {generator!r}; use one of {', '.join(map(str, GENERATORS))}")
+    if split not in (None, "train", "test"):
+        raise UsageError(f"unknown split {split!r}; use train or test (of the default split), or leave it out")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is a file; choose a new folder")
@@ -269,9 +338,13 @@ def write_sequences(out_dir, n_sequences: int = DEFAULT_SEQUENCES, seed: int = 0
         raise UsageError(f"{out}: already exists and is not empty; choose a new folder or pass --force")
     check_writable(out, folder=True)
     plan = sequence_plan(int(n_sequences))
+    train, test = default_split([n for n, _, _ in plan], {n: p for n, p, _ in plan}, seed)
+    if split is not None:
+        keep = set(train if split == "train" else test)
+        plan = [p for p in plan if p[0] in keep]
     with atomic_folder(out) as tmp:  # built whole in a temporary sibling, then renamed into place
         for i, (name, photo, rnd) in enumerate(plan):
-            ref, targets, Hs, _info = render_sequence(name, photo, rnd, seed, image_size)
+            ref, targets, Hs, _info = render_sequence(name, photo, rnd, seed, image_size, generator)
             d = make_dirs(tmp / name, target=out)
             for k, img in enumerate([ref, *targets], start=1):
                 _write_ppm(d / f"{k}.ppm", img)
@@ -279,8 +352,9 @@ def write_sequences(out_dir, n_sequences: int = DEFAULT_SEQUENCES, seed: int = 0
                 np.savetxt(d / f"H_1_{k}", np.asarray(H, np.float64) / H[2, 2], fmt="%.17g")
             if progress:
                 progress(i + 1, len(plan))
-        info = {"source": SOURCE, "layout": "hpatches-sequences-release", "generator_version": GENERATOR_VERSION,
+        info = {"source": SOURCE, "layout": "hpatches-sequences-release", "generator_version": int(generator),
                 "seed": int(seed), "n_sequences": int(n_sequences), "image_size": int(image_size),
-                "sequences": [name for name, _, _ in plan]}
+                "sequences": [name for name, _, _ in plan], "split": split or "all",
+                "default_split": {"train": train, "test": test}}
         (tmp / "hpdesc-synth.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return out

@@ -89,4 +89,28 @@ class ImageDenoiser:
         return out[:h, :w]
 
 
-__all__ = ["ImageDenoiser", "fully_convolutional_names", "is_fully_convolutional", "MARGIN", "MAX_PIXELS", "ROUND", "WINDOW", "any_size_model"]
+class NumpyImageDenoiser:
+    """``uint8 (H, W) -> uint8 (H, W)`` through a numpy denoiser's ``filter`` (nlmeans, median, bm3d, ...)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.filter(np.ascontiguousarray(image, dtype=np.uint8)), np.uint8)
+
+
+def image_denoiser_for(model, name: str | None):
+    """A whole-image denoiser for ``model`` (registry ``name``), or None when it only runs on patches:
+    the classical denoisers (:class:`~hpdesc.models.denoisers.classical.NumpyDenoiser`, whose
+    ``filter`` takes a whole image) and the denoisers that declare themselves fully convolutional."""
+    from hpdesc.models.denoisers.classical import NumpyDenoiser
+
+    if isinstance(model, NumpyDenoiser):
+        return NumpyImageDenoiser(model)
+    if name is not None and is_fully_convolutional(name):
+        return ImageDenoiser(model)
+    return None
+
+
+__all__ = ["ImageDenoiser", "NumpyImageDenoiser", "fully_convolutional_names", "image_denoiser_for",
+           "is_fully_convolutional", "MARGIN", "MAX_PIXELS", "ROUND", "WINDOW", "any_size_model"]

@@ -6,7 +6,8 @@ neighbours of the L2 descriptors of image 1 and image k (:func:`hpdesc.matching.
 each match's keypoint in image 1 is projected with ``H_1_k`` and compared with its keypoint in
 image k; the pair's accuracy at t px is the fraction of its matches within t (0 for a pair with no
 match). MMA@t is the mean over the pairs of a group (``i``, ``v``) and over all pairs
-(``overall``). Homography: ``cv2.findHomography`` with ``cv2.USAC_MAGSAC`` (threshold
+(``overall``); beside it, the mean number of *correct matches* per pair (matches within t px; MMA
+alone rewards a method that matches less). Homography: ``cv2.findHomography`` with ``cv2.USAC_MAGSAC`` (threshold
 :data:`HOMOGRAPHY_THRESHOLD` px) on the matches; the pair's error is the mean distance between the
 four corners ``(0,0), (w,0), (w,h), (0,h)`` of image 1 warped by the estimate and by ``H_1_k``; a
 pair with no estimate (fewer than 4 matches, or OpenCV finds none) is a failure (infinite error).
@@ -72,6 +73,11 @@ class PairResult:
     corner_error: float  # mean corner distance in px; inf when no homography was estimated
 
     @property
+    def correct(self) -> np.ndarray:
+        """Number of matches within 1..10 px (``accuracy x matches``, rounded). Shape: ``(10,)``."""
+        return np.rint(np.asarray(self.accuracy, np.float64) * self.matches)
+
+    @property
     def group(self) -> str:
         return self.sequence[0]
 
@@ -111,6 +117,17 @@ class ImageMatchingResult:
         pairs = self._pairs(group)
         return float(np.mean([p.matches for p in pairs])) if pairs else None
 
+    def correct_matches(self, group: str = "overall") -> np.ndarray | None:
+        """Mean number of correct matches per pair (within 1..10 px) over the group's pairs (None when it has none).
+
+        MMA is a precision and rewards a method that matches less; this counts what is left to use.
+        A pair without matches counts 0.
+        """
+        pairs = self._pairs(group)
+        if not pairs:
+            return None
+        return np.sum([p.correct for p in pairs], axis=0) / len(pairs)
+
     def mean_keypoints(self, group: str = "overall") -> float | None:
         counts = [n for s, ns in self.keypoints_per_image.items() if group == "overall" or s[0] == group for n in ns]
         return float(np.mean(counts)) if counts else None
@@ -129,8 +146,10 @@ class ImageMatchingResult:
         """JSON-ready: per group the MMA curve (ten numbers, 1..10 px), homography shares and counts."""
         groups = {}
         for g in GROUPS:
-            m = self.mma(g)
-            groups[g] = {"mma": None if m is None else [float(x) for x in m], "homography": self.homography(g),
+            m, c = self.mma(g), self.correct_matches(g)
+            groups[g] = {"mma": None if m is None else [float(x) for x in m],
+                         "correct_matches_per_pair": None if c is None else [float(x) for x in c],
+                         "homography": self.homography(g),
                          "pairs": self.n_pairs(g), "pairs_without_matches": self.zero_match_pairs(g),
                          "mean_keypoints_per_image": self.mean_keypoints(g),
                          "mean_matches_per_pair": self.mean_matches(g)}

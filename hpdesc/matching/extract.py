@@ -28,6 +28,10 @@ NOISE_LEVELS = LEVELS  # e, h, t: the dataset's noise levels
 WHOLE_IMAGE_DEFAULT = True
 """Whether a fully convolutional denoiser runs on the whole image unless told otherwise (measured:
 docs/matching.md, "Whole-image or per-patch denoising")."""
+DETECT_ON = ("denoised", "noisy")
+DETECT_ON_DEFAULT = "denoised"
+"""Where keypoints are detected when a denoiser runs on the whole image: on its output (default,
+measured better: docs/matching.md, "Detection before or after denoising") or on the noisy input."""
 
 
 def check_noise(noise: str | None) -> str | None:
@@ -76,12 +80,13 @@ class FeatureExtractor:
     """
 
     def __init__(self, name: str, method: str, pipe, *, detector: str, max_keypoints: int,
-                 noise: str | None, seed: int, image_denoiser=None):
+                 noise: str | None, seed: int, image_denoiser=None, detect_on: str = DETECT_ON_DEFAULT):
         self.name, self.method = name, method
         self.pipe = pipe
         self.detector, self.max_keypoints = detector, int(max_keypoints)
         self.noise, self.seed = noise, int(seed)
         self.image_denoiser = image_denoiser
+        self.detect_on = detect_on
         self.timings = {k: 0.0 for k in ("noise", "detect", "patches", "denoise", "describe")}
 
     @property
@@ -108,9 +113,13 @@ class FeatureExtractor:
         t = time.perf_counter()
         img8 = self.input_image(image)
         t = self._tick("noise", t)
+        first = self.image_denoiser is not None and self.detect_on == "denoised"
+        if first:  # denoise the whole image, then detect on what the descriptor will see
+            img8 = self.image_denoiser(img8)
+            t = self._tick("denoise", t)
         kps = detect(img8, self.detector, self.max_keypoints)
         t = self._tick("detect", t)
-        if self.image_denoiser is not None and len(kps):
+        if self.image_denoiser is not None and not first and len(kps):
             img8 = self.image_denoiser(img8)
             t = self._tick("denoise", t)
         patches = cut_patches(img8, kps)
@@ -127,16 +136,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_+-]+", "_", text).strip("_") or "x"
 
 
-def _descriptor_params(sets: Iterable[str]) -> dict:
+def _descriptor_params(sets: Iterable[str], roles: tuple[str, ...] = ("descriptor",)) -> dict:
+    """``descriptor.P=V`` items as ``{P: V}``; with ``roles`` also naming ``denoiser``, ``{role: {P: V}}``."""
     from hpdesc.config import parse_role_sets
 
-    hint = "features take descriptor.PARAM=VALUE (for --descriptor NAME)"
-    return parse_role_sets(sets, ("descriptor",), hint).get("descriptor", {})
+    hint = f"features take {' or '.join(f'{r}.PARAM=VALUE' for r in roles)} (for --{roles[-1]} NAME)"
+    out = parse_role_sets(sets, roles, hint)
+    return {r: out.get(r, {}) for r in roles} if len(roles) > 1 else out.get("descriptor", {})
 
 
 def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "sift", max_keypoints: int = 2048,
                    sets: Iterable[str] = (), noise: str | None = None, seed: int = 0,
-                   whole_image: bool | None = None) -> FeatureExtractor:
+                   whole_image: bool | None = None, denoiser: str | None = None,
+                   detect_on: str | None = None) -> FeatureExtractor:
     """A :class:`FeatureExtractor` for a trained run or a named descriptor (exactly one of them).
 
     ``run``: a run directory, or a run loaded by :func:`hpdesc.load_run` (its denoiser and
@@ -146,7 +158,12 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
     ``noise``: None or ``e`` / ``h`` / ``t``: hpdesc's noise at that level added to the whole
     image before detection (seeded by ``seed`` and the image). ``whole_image``: run a fully
     convolutional run denoiser once over the image instead of per patch (None: the measured
-    default, :data:`WHOLE_IMAGE_DEFAULT`; True for another denoiser is refused).
+    default, :data:`WHOLE_IMAGE_DEFAULT`; True for another denoiser is refused). ``denoiser``: a
+    registry denoiser (``nlmeans``, ``median``, a plugin's ``bm3d``; ``none``) in front of the named
+    ``descriptor`` (a classical pipeline; its parameters as ``denoiser.PARAM=VALUE`` in ``sets``); a
+    numpy denoiser or a fully convolutional one runs on the whole image, another one per patch.
+    ``detect_on``: ``denoised`` or ``noisy``, where keypoints are detected when a denoiser runs on
+    the whole image (None: :data:`DETECT_ON_DEFAULT`).
     """
     from hpdesc.inference.pipeline import Pipeline
 
@@ -155,17 +172,30 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
     if (run is None) == (descriptor is None):
         raise UsageError("give exactly one of --run RUN_DIR and --descriptor NAME",
                          hint="e.g. --descriptor sift, or --run runs/<run>")
+    if detect_on is not None and detect_on not in DETECT_ON:
+        raise UsageError(f"unknown detect_on {detect_on!r}; use {' or '.join(DETECT_ON)}")
+    if denoiser in ("none", "identity"):
+        denoiser = None
     sets = list(sets)
-    den_model = None
+    den_model = den_name = None
     if descriptor is not None:
         from hpdesc.validate import build_checked
 
-        params = _descriptor_params(sets)
+        params = _descriptor_params(sets, ("denoiser", "descriptor") if denoiser else ("descriptor",))
+        den_params, params = (params["denoiser"], params["descriptor"]) if denoiser else ({}, params)
         desc_model = build_checked("descriptor", descriptor, params)
         given = sorted(params.items())
         name = f"{descriptor} ({', '.join(f'{k}={v}' for k, v in given)})" if given else descriptor
         method = _slug(descriptor + "".join(f"-{k}_{v}" for k, v in given))
+        if denoiser:
+            den_model, den_name = build_checked("denoiser", denoiser, den_params), denoiser
+            dgiven = sorted(den_params.items())
+            name = f"{denoiser}{' (' + ', '.join(f'{k}={v}' for k, v in dgiven) + ')' if dgiven else ''}+{name}"
+            method = _slug(denoiser + "".join(f"-{k}_{v}" for k, v in dgiven)) + "+" + method
     else:
+        if denoiser is not None:
+            raise UsageError(f"--denoiser {denoiser} cannot take effect with a run: the run's own denoiser is used",
+                             hint="a named denoiser goes in front of a named --descriptor")
         if sets:
             raise UsageError(f"--set {sets[0]!r} cannot take effect: the run's trained models are used as they are")
         if isinstance(run, (str, Path)):
@@ -176,29 +206,37 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
             raise UsageError(f"{run.run.path}: a denoiser-only run has no descriptor to describe keypoints with")
         den_model, desc_model = run.denoiser, run.descriptor
         cfg = run.config
+        den_name = cfg.denoiser.name
         label = f"{cfg.denoiser.name}+{cfg.descriptor.name}" if den_model is not None else cfg.descriptor.name
         name = f"{label} (run {run.run.path.name})"
         method = f"hpdesc-{_slug(run.run.path.name)}"
     pipe = Pipeline(den_model, desc_model)
     image_denoiser = None
     if pipe.denoiser is not None:
-        from hpdesc.inference.wholeimage import ImageDenoiser, fully_convolutional_names, is_fully_convolutional
+        from hpdesc.inference.wholeimage import fully_convolutional_names, image_denoiser_for
 
-        fcn = is_fully_convolutional(run.config.denoiser.name)  # declared by the component
-        if whole_image and not fcn:
-            raise UsageError(f"denoiser {run.config.denoiser.name!r} cannot run on whole images "
-                             f"(only {', '.join(fully_convolutional_names())}); leave whole_image unset")
-        if fcn and (WHOLE_IMAGE_DEFAULT if whole_image is None else whole_image):
-            image_denoiser = ImageDenoiser(pipe.denoiser)
+        capable = image_denoiser_for(pipe.denoiser, den_name)  # declared by the component
+        if whole_image and capable is None:
+            raise UsageError(f"denoiser {den_name!r} cannot run on whole images (only "
+                             f"{', '.join(fully_convolutional_names())} and the classical denoisers); "
+                             "leave whole_image unset")
+        if capable is not None and (WHOLE_IMAGE_DEFAULT if whole_image is None else whole_image):
+            image_denoiser = capable
     elif whole_image:
-        raise UsageError("whole_image needs a run with a denoiser; this pipeline has none")
+        raise UsageError("whole_image needs a pipeline with a denoiser; this one has none")
+    if detect_on is not None and image_denoiser is None:
+        raise UsageError(f"detect_on={detect_on!r} cannot take effect: no denoiser runs on the whole image here",
+                         hint="it applies to a whole-image denoiser (a run's dncnn/unet/ffdnet, --denoiser nlmeans, ...)")
+    if image_denoiser is not None and (detect_on or DETECT_ON_DEFAULT) != DETECT_ON_DEFAULT:
+        name, method = f"{name} detect-{detect_on}", f"{method}-detect_{detect_on}"
     if detector != "sift":
         name, method = f"{name} @{detector}", f"{method}-{detector}"
     if noise:
         name, method = f"{name} noise {noise}", f"{method}-noise_{noise}"
     return FeatureExtractor(name, method, pipe, detector=detector, max_keypoints=opts["max_keypoints"], noise=noise,
-                            seed=seed, image_denoiser=image_denoiser)
+                            seed=seed, image_denoiser=image_denoiser, detect_on=detect_on or DETECT_ON_DEFAULT)
 
 
-__all__ = ["FeatureExtractor", "NOISE_LEVELS", "WHOLE_IMAGE_DEFAULT", "add_noise", "check_noise", "extractor_options",
+__all__ = ["DETECT_ON", "DETECT_ON_DEFAULT", "FeatureExtractor", "NOISE_LEVELS", "WHOLE_IMAGE_DEFAULT", "add_noise",
+           "check_noise", "extractor_options",
            "make_extractor"]

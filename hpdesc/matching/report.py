@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from rich.table import Table
 
 from hpdesc.atomic import atomic_path, write_json_atomic
@@ -12,6 +13,8 @@ from hpdesc.matching.evaluate import (CORNER_THRESHOLDS, GROUPS, HOMOGRAPHY_ESTI
 
 GROUP_TITLES = {"i": "illumination (i_)", "v": "viewpoint (v_)", "overall": "overall"}
 MMA_COLUMNS = (1, 3, 5, 10)
+CORRECT_COLUMN = 3
+"""The table's correct-matches column: mean matches per pair within this many pixels."""
 
 
 def _pct(x) -> str:
@@ -33,8 +36,8 @@ def title(results: Sequence[ImageMatchingResult]) -> str:
 def context_lines(results: Sequence[ImageMatchingResult]) -> list[str]:
     """How the numbers were computed, one line each (printed under the table)."""
     return [f"MMA (%): mutual nearest neighbours (L2), share of matches within t px of the ground-truth projection, "
-            f"mean over pairs (a pair without matches counts 0); kpts: mean keypoints per image; matches: mean "
-            f"per pair; no match: pairs without matches; homography: {HOMOGRAPHY_ESTIMATOR} "
+            f"mean over pairs (a pair without matches counts 0); correct@{CORRECT_COLUMN}: mean matches per pair "
+            f"within {CORRECT_COLUMN} px; kpts: mean keypoints per image; matches: mean per pair; no match: pairs without matches; homography: {HOMOGRAPHY_ESTIMATOR} "
             f"threshold {HOMOGRAPHY_THRESHOLD:g} px, mean corner error, share of pairs within "
             f"{'/'.join(map(str, CORNER_THRESHOLDS))} px (no estimate = failure)"]
 
@@ -48,17 +51,19 @@ def _rows(results: Sequence[ImageMatchingResult]):
 
 
 def results_table(results: Sequence[ImageMatchingResult]) -> Table:
-    """MMA (%) at 1/3/5/10 px per method and group, with mean keypoints, matches and pairs without matches."""
+    """MMA (%) at 1/3/5/10 px per method and group, with correct matches per pair (within
+    :data:`CORRECT_COLUMN` px), mean keypoints, matches and pairs without matches."""
     t = Table(title=title(results), title_justify="left")
     t.add_column("method", overflow="fold")
     t.add_column("group", min_width=7, no_wrap=True)
     for px in MMA_COLUMNS:
         t.add_column(f"MMA@{px}", justify="right")
-    for col in ("kpts", "matches", "no match"):
+    for col in (f"correct@{CORRECT_COLUMN}", "kpts", "matches", "no match"):
         t.add_column(col, justify="right")
     for label, r, g, last in _rows(results):
-        mma = r.mma(g)
-        t.add_row(label, g, *[_pct(mma[px - 1]) for px in MMA_COLUMNS], _num(r.mean_keypoints(g), "{:.0f}"),
+        mma, correct = r.mma(g), r.correct_matches(g)
+        t.add_row(label, g, *[_pct(mma[px - 1]) for px in MMA_COLUMNS], _num(correct[CORRECT_COLUMN - 1], "{:.0f}"),
+                  _num(r.mean_keypoints(g), "{:.0f}"),
                   _num(r.mean_matches(g), "{:.0f}"), f"{r.zero_match_pairs(g)}/{r.n_pairs(g)}", end_section=last)
     return t
 
@@ -99,7 +104,8 @@ def to_json(results: Sequence[ImageMatchingResult]) -> dict:
             "protocol": {"matching": "mutual nearest neighbours, L2", "thresholds_px": list(THRESHOLDS),
                          "homography": f"{HOMOGRAPHY_ESTIMATOR}, threshold {HOMOGRAPHY_THRESHOLD:g} px",
                          "corner_thresholds_px": list(CORNER_THRESHOLDS),
-                         "pairs_without_matches": "accuracy 0, homography failure"},
+                         "pairs_without_matches": "accuracy 0, no correct match, homography failure",
+                         "correct_matches": "mean number of matches per pair within each threshold"},
             "methods": [r.to_dict() for r in results]}
 
 
@@ -107,32 +113,57 @@ def write_json(results: Sequence[ImageMatchingResult], path) -> None:
     write_json_atomic(path, to_json(results))
 
 
+def plot_groups(results: Sequence[ImageMatchingResult]) -> list[str]:
+    """The groups that get a panel: those where some method has pairs (no empty panel)."""
+    return [g for g in GROUPS if any(r.n_pairs(g) for r in results)]
+
+
 def plot_mma(results: Sequence[ImageMatchingResult], path) -> None:
-    """MMA curves, 1..10 px: one panel each for illumination, viewpoint and overall, one line per method (PNG)."""
+    """MMA curves (top row) and correct matches per pair (bottom row), 1..10 px, one column per group
+    with pairs (illumination, viewpoint, overall), one line per method; the legend sits below the
+    panels so it covers no curve (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
-    for ax, g in zip(axes, ("i", "v", "overall")):
+    groups = plot_groups(results)
+    n_rows = max(1, -(-len(results) // 2))  # legend: two methods per row
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.4 * len(groups) + 0.6, 7.4 + 0.22 * n_rows),
+                             sharex=True, squeeze=False)
+    top = max((float(np.max(c)) for r in results for g in groups
+               if (c := r.correct_matches(g)) is not None), default=1.0)
+    handles: dict[int, object] = {}  # one legend entry per method, from its first panel
+    for col, g in enumerate(groups):
+        ax_m, ax_c = axes[0, col], axes[1, col]
         for n, r in enumerate(results):
-            mma = r.mma(g)
+            mma, correct = r.mma(g), r.correct_matches(g)
             if mma is None:
                 continue
-            ax.plot(THRESHOLDS, mma, marker="o", markersize=3, color=f"C{n % 10}",
-                    linestyle=("-", "--", "-.", ":")[(n // 10) % 4], label=f"{r.method} ({100 * mma[2]:.1f}% @3px)")
-        ax.set_title(f"{GROUP_TITLES[g]} ({results[0].n_pairs(g)} pairs)")
-        ax.set_xlabel("threshold (px)")
-        ax.set_xticks(THRESHOLDS)
-        ax.set_xlim(1, 10)
-        ax.set_ylim(0, 1)
-        ax.grid(linestyle="--", alpha=0.5)
-        if ax.get_lines():
-            ax.legend(loc="lower right", fontsize=8)
-    axes[0].set_ylabel("MMA")
+            style = {"marker": "o", "markersize": 3, "color": f"C{n % 10}",
+                     "linestyle": ("-", "--", "-.", ":")[(n // 10) % 4]}
+            line, = ax_m.plot(THRESHOLDS, mma, **style)
+            ax_c.plot(THRESHOLDS, correct, **style)
+            handles.setdefault(n, line)
+        ax_m.set_title(f"{GROUP_TITLES[g]} ({max(r.n_pairs(g) for r in results)} pairs)")
+        ax_m.set_ylim(0, 1)
+        ax_c.set_ylim(0, top * 1.05 + 1)
+        ax_c.set_xlabel("threshold (px)")
+        for ax in (ax_m, ax_c):
+            ax.set_xticks(THRESHOLDS)
+            ax.set_xlim(1, 10)
+            ax.grid(linestyle="--", alpha=0.5)
+    axes[0, 0].set_ylabel("MMA")
+    axes[1, 0].set_ylabel("correct matches per pair")
+    labels = []
+    for n in sorted(handles):  # the legend quotes the overall figures at 3 px
+        r = results[n]
+        labels.append(f"{r.method}: overall MMA@3 {100 * r.mma()[2]:.1f}%, {r.correct_matches()[2]:.0f} correct/pair")
+    handles = [handles[n] for n in sorted(handles)]
     fig.suptitle(title(results), fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.01 + 0.035 * n_rows, 1, 1))
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(2, len(handles)), fontsize=8, frameon=False)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)

@@ -52,13 +52,17 @@ def fake_extract(monkeypatch):
     """A stand-in for hpdesc.matching.extract (part B): records make_extractor's arguments."""
     calls = []
 
-    def make_extractor(*, run=None, descriptor=None, detector="sift", max_keypoints=2048, sets=(), noise=None, seed=0):
+    def make_extractor(*, run=None, descriptor=None, detector="sift", max_keypoints=2048, sets=(), noise=None, seed=0,
+                       denoiser=None, detect_on=None):
         kw = dict(run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints, sets=sets,
                   noise=noise, seed=seed)
+        kw.update({k: v for k, v in (("denoiser", denoiser), ("detect_on", detect_on)) if v is not None})
         calls.append(kw)
         if descriptor == "nosuch":
             raise UsageError("unknown descriptor 'nosuch'")
-        return _Ext(f"x-{descriptor or run.name}", **kw)
+        ext = _Ext(f"x-{(denoiser + '+') if denoiser else ''}{descriptor or run.name}", **kw)
+        ext.image_denoiser = object() if denoiser not in (None, "none") else None
+        return ext
 
     monkeypatch.setattr("hpdesc.cli.benchmark_images.quiet_import_keras", lambda: None)  # no TF start-up in tests
     monkeypatch.setattr("hpdesc.matching.extract.make_extractor", make_extractor)
@@ -157,22 +161,77 @@ def test_outputs_checked_first_and_nothing_half_written(seqs, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_denoiser_rows_real(seqs, tmp_path):
+    """--denoiser none --denoiser nlmeans --descriptor sift: two rows (plain and denoised SIFT), each
+    with MMA and correct matches; the nlmeans row detects on the denoised image."""
+    res = runner.invoke(app, ["benchmark", "images", str(seqs), "--denoiser", "none", "--denoiser", "nlmeans",
+                              "--descriptor", "sift", "--noise", "t", "--max-keypoints", "150",
+                              "--json", str(tmp_path / "d.json")], env={"COLUMNS": "160"})
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "d.json").read_text())
+    names = [m["method"] for m in doc["methods"]]
+    assert names == ["sift noise t", "nlmeans+sift noise t"]
+    for m in doc["methods"]:
+        c = m["groups"]["overall"]["correct_matches_per_pair"]
+        assert len(c) == 10 and all(a <= b for a, b in zip(c, c[1:]))  # non-decreasing with the threshold
+        assert c[2] <= m["groups"]["overall"]["mean_matches_per_pair"]
+    assert "nlmeans+sift" in res.stdout and "correct@3" in res.stdout
+
+
+def test_denoiser_settings_are_checked(seqs, fake_extract):
+    with pytest.raises(UsageError, match="--denoiser needs --descriptor"):
+        api.benchmark_images(seqs, features="sift", denoiser="nlmeans")
+    api.benchmark_images(seqs, descriptor=["sift", "raw"], denoiser=["none", "nlmeans"], detect_on="noisy")
+    assert [(c["descriptor"], c.get("denoiser"), c.get("detect_on")) for c in fake_extract] == [
+        ("sift", "none", "noisy"), ("raw", "none", "noisy"), ("sift", "nlmeans", "noisy"), ("raw", "nlmeans", "noisy")]
+    fake_extract.clear()
+    with pytest.raises(UsageError, match="--detect-on noisy cannot take effect"):
+        api.benchmark_images(seqs, descriptor="sift", denoiser="none", detect_on="noisy")
+
+
 # ---- report --------------------------------------------------------------------------------------
 
 def test_tables_and_png(seqs, tmp_path):
     from rich.console import Console
 
     rs = api.benchmark_images(seqs, features=["sift", "grid"], d2net_subset=True)
-    con = Console(width=100, record=True)
+    con = Console(width=120, record=True)
     for t in (report.results_table(rs), report.homography_table(rs), report.timing_table(rs)):
         con.print(t)
-    text = con.export_text()
-    for frag in ("MMA@1", "MMA@3", "MMA@5", "MMA@10", "<=1px", "<=5px", "median px", "overall", "grid",
+    text = " ".join(con.export_text().split())  # a long title wraps at the table's width
+    for frag in ("MMA@1", "MMA@3", "MMA@5", "MMA@10", "correct@3", "<=1px", "<=5px", "median px", "overall", "grid",
                  "features", "matching", "homography", "D2-Net subset"):
         assert frag in text
     report.plot_mma(rs, tmp_path / "m.png")
     img = cv2.imread(str(tmp_path / "m.png"))
-    assert img is not None and img.shape[1] > 2 * img.shape[0]  # three panels side by side
+    assert img is not None and img.shape[1] > img.shape[0]  # three columns (MMA over correct matches)
+    assert report.plot_groups(rs) == ["i", "v", "overall"]
+
+
+def test_plot_has_no_empty_panel(seqs, tmp_path, monkeypatch):
+    """Only v_ sequences: the plot has the viewpoint and overall columns, each with curves; none empty."""
+    import matplotlib.figure
+
+    only_v = tmp_path / "only_v"
+    only_v.mkdir()
+    for f in find_sequences(seqs):
+        if f.name.startswith("v_"):
+            (only_v / f.name).symlink_to(f, target_is_directory=True)
+    rs = api.benchmark_images(only_v, features=["sift", "grid"])
+    assert report.plot_groups(rs) == ["v", "overall"]
+    seen = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(fig, *a, **k):
+        seen.append([(ax.get_title(), len(ax.get_lines())) for ax in fig.axes])
+        return real_savefig(fig, *a, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    report.plot_mma(rs, tmp_path / "v.png")
+    axes = seen[0]
+    assert len(axes) == 4 and all(n == 2 for _, n in axes)  # 2 groups x (MMA, correct): every panel has both curves
+    assert not any("illumination" in t for t, _ in axes)
+    assert cv2.imread(str(tmp_path / "v.png")) is not None
 
 
 # ---- CLI -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 
 from hpdesc.data.sequences import read_image
 from hpdesc.errors import UsageError
+from hpdesc.inference.pipeline import Pipeline
 from hpdesc.matching import keypoints as K
 from hpdesc.matching.extract import add_noise, make_extractor
 from tests.matching.imagepath import photo_pair, tiny_run  # noqa: F401 - fixtures
@@ -54,13 +55,47 @@ def test_whole_image_mode_runs_the_denoiser_on_the_image(image, tiny_run):
     from hpdesc.inference.wholeimage import ImageDenoiser
 
     ext = make_extractor(run=tiny_run, max_keypoints=64, whole_image=True)
-    assert ext.whole_image
+    assert ext.whole_image and ext.detect_on == "denoised"
     f = ext(image)
     lr = load_run(tiny_run)
     den = ImageDenoiser(lr.denoiser)(K.to_uint8(image))
+    kps = K.detect(den, "sift", 64)  # detected on the denoised image (the default)
+    want = Pipeline(None, lr.descriptor).describe(K.cut_patches(den, kps))
+    assert np.allclose(f.keypoints, kps.xy) and np.allclose(f.descriptors, want, atol=1e-5)
+    # detect_on="noisy": keypoints of the input image, patches from the denoised one
+    ext = make_extractor(run=tiny_run, max_keypoints=64, whole_image=True, detect_on="noisy")
+    assert "detect_noisy" in ext.method
+    f = ext(image)
     kps = K.detect(K.to_uint8(image), "sift", 64)
     want = Pipeline(None, lr.descriptor).describe(K.cut_patches(den, kps))
-    assert np.allclose(f.descriptors, want, atol=1e-5)
+    assert np.allclose(f.keypoints, kps.xy) and np.allclose(f.descriptors, want, atol=1e-5)
+
+
+def test_named_denoiser_in_front_of_a_named_descriptor(image):
+    """--denoiser nlmeans --descriptor sift: nlmeans on the whole (noisy) image, SIFT keypoints and
+    descriptors on its output; a patch-only denoiser runs per patch; parameters by role."""
+    from hpdesc.models.denoisers.classical import NlMeans
+    from hpdesc.validate import build_checked
+
+    ext = make_extractor(descriptor="sift", denoiser="nlmeans", max_keypoints=80, noise="t",
+                         sets=["denoiser.h=15"])
+    assert ext.whole_image and ext.name.startswith("nlmeans (h=15)+sift") and ext.method.startswith("nlmeans-h_15+sift")
+    f = ext(image)
+    den = NlMeans(h=15).filter(add_noise(image, "t", 0))
+    kps = K.detect(den, "sift", 80)
+    want = Pipeline(None, build_checked("descriptor", "sift", {})).describe(K.cut_patches(den, kps))
+    assert np.allclose(f.keypoints, kps.xy) and np.allclose(f.descriptors, want, atol=1e-5)
+    plain = make_extractor(descriptor="sift", max_keypoints=80, noise="t")(image)
+    assert len(plain) != len(f) or not np.allclose(plain.keypoints, f.keypoints)  # the denoiser changed what is seen
+    assert make_extractor(descriptor="sift", denoiser="none").image_denoiser is None
+    with pytest.raises(UsageError, match="run's own denoiser"):
+        make_extractor(run="whatever", denoiser="nlmeans")
+    with pytest.raises(Exception, match="nosuch"):
+        make_extractor(descriptor="sift", denoiser="nosuch")
+    with pytest.raises(Exception, match="take descriptor.PARAM=VALUE"):
+        make_extractor(descriptor="sift", sets=["denoiser.h=3"])  # no denoiser named: its parameter cannot act
+    with pytest.raises(UsageError, match="detect_on"):
+        make_extractor(descriptor="sift", detect_on="noisy")  # nothing denoises the image
 
 
 def test_noise_is_seeded_and_named(image):

@@ -83,6 +83,17 @@ def test_hand_computed_mma_and_counts(hand):
     assert "USAC_MAGSAC" in d["homography_estimator"] and "3 px" in d["homography_estimator"]
 
 
+def test_hand_computed_correct_matches(hand):
+    """Correct matches per pair: v_ pairs 6 exact + 1.5 px + 5 px of 10 matches; i_ one pair with 4 exact of 5."""
+    r = E.evaluate(hand, "m")
+    np.testing.assert_array_equal(r.correct_matches("v"), ACC_V * 10)  # 6, 7, 7, 7, 8, ... per pair
+    np.testing.assert_allclose(r.correct_matches("i"), np.full(10, 4 / 5))  # 4 correct in 1 of 5 pairs
+    np.testing.assert_allclose(r.correct_matches(), (5 * ACC_V * 10 + 4) / 10)
+    assert r.correct_matches()[2] == pytest.approx((5 * 7 + 4) / 10)
+    d = r.to_dict()["groups"]
+    assert d["v"]["correct_matches_per_pair"][2] == 7 and d["overall"]["correct_matches_per_pair"][2] == pytest.approx(3.9)
+
+
 def test_corner_error_by_hand():
     # the estimate is off by (3, 4) everywhere: every corner 5 px away
     off = np.array([[1.0, 0, 13], [0, 1, -1], [0, 0, 1]])
