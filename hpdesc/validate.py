@@ -121,7 +121,9 @@ def trained_sections(cfg) -> tuple[str, ...]:
 
     The descriptor when there is one; else the denoiser (a denoiser-only run). A denoiser without
     weights (``identity``, a classical filter) is a valid fixed input for a trained descriptor, so
-    its slot is not one that must train then.
+    its slot is not one that must train then. A descriptor without weights (``sift``, ``onnx``) is
+    a valid fixed judge of a trained denoiser: :func:`check_components` then requires the
+    denoiser to train instead (:func:`check_fixed_descriptor`).
     """
     return ("descriptor",) if cfg.trains_descriptor else ("denoiser",)
 
@@ -155,10 +157,28 @@ def check_trainable(cfg, section: str, model) -> None:
     if section == "descriptor":
         raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
                          hint=f"{name} has no weights to train; to train a descriptor, pick one that has "
-                              "(see `hpdesc plugins --kind descriptor`)")
+                              f"(see `hpdesc plugins --kind descriptor`), or train a denoiser in front of "
+                              f"{name} (--denoiser dncnn --descriptor {name})")
     raise UsageError(f"{name} is not trainable; use hpdesc denoise --denoiser {name}",
                      hint=f"a denoiser without weights is only the fixed input of a trained descriptor "
                           f"(e.g. --denoiser {name} --descriptor hardnet)")
+
+
+def check_fixed_descriptor(cfg, denoiser_trains: bool) -> None:
+    """A run whose descriptor has no weights trains only its denoiser; refuse it when that has none either.
+
+    Then the descriptor stage is skipped (the model is saved as it is) and the run benchmarks the
+    trained denoiser in front of the fixed descriptor. Descriptor loss / optimizer settings would
+    do nothing and are refused (:func:`hpdesc.config.check_fixed_descriptor_settings`).
+    """
+    from hpdesc import config as C
+
+    if not denoiser_trains:
+        name = cfg.descriptor.name
+        raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
+                         hint=f"{name} has no weights and neither has the denoiser {cfg.denoiser.name!r}; "
+                              f"train a denoiser in front of it (--denoiser dncnn --descriptor {name})")
+    C.check_fixed_descriptor_settings(cfg)
 
 
 def check_components(cfg, *, cache: dict | None = None,
@@ -186,9 +206,11 @@ def check_components(cfg, *, cache: dict | None = None,
     C.check_descriptor_settings(cfg)
     trained = trained_sections(cfg)
     out: dict[str, dict] = {}
+    trains: dict[str, bool] = {}  # section -> has weights (denoiser, descriptor)
     dim = 128  # what the contract passes a descriptor; then the width the descriptor gives
-    # the trained model first: `--skip-denoiser --descriptor sift` is about sift, whatever else is wrong
-    for section in sorted(C.COMPONENTS, key=lambda sec: sec not in trained):
+    # the trained model first, then the denoiser: whether a weightless descriptor (sift) may stay
+    # fixed depends on it (only the denoiser trains then), and that is said before any loss is checked
+    for section in sorted(C.COMPONENTS, key=lambda sec: (sec not in trained, sec != "denoiser")):
         kind = C.COMPONENTS[section]
         if section.startswith("descriptor") and not cfg.trains_descriptor:
             continue
@@ -196,13 +218,15 @@ def check_components(cfg, *, cache: dict | None = None,
         key = json.dumps([section, comp.to_dict(), section in trained, dim if kind == "descriptor_loss" else None,
                           C.unused_denoiser_settings(cfg) if section == "denoiser" else None], sort_keys=True, default=str)
         if cache is not None and key in cache:
-            out[section], width = cache[key]
+            out[section], width, trains[section] = cache[key]
         else:
             try:
                 entry = registry.get(kind, comp.name)
                 built, shape = _build_and_check(kind, comp.name, comp.params, (32, 32, 1), dim, 1e-3)
-                check_trainable(cfg, section, built)  # `--descriptor sift`: refused before any run
-                if section == "denoiser" and not is_trainable(ensure_built(built)):
+                has_weights = is_trainable(ensure_built(built)) if section in ("denoiser", "descriptor") else None
+                if not (section == "descriptor" and not has_weights):  # a fixed descriptor: see below
+                    check_trainable(cfg, section, built)  # `--descriptor none --denoiser nlmeans`: refused now
+                if section == "denoiser" and not has_weights:
                     C.check_denoiser_settings(cfg)  # identity, nlmeans: a denoiser loss would do nothing
             except HpdescError as exc:
                 if on_error is not None:
@@ -211,10 +235,18 @@ def check_components(cfg, *, cache: dict | None = None,
             width = shape[-1] if kind == "descriptor" else None
             out[section] = {"name": comp.name, "value": entry.value, "distribution": entry.distribution,
                             "version": entry.version}
+            trains[section] = has_weights
             if cache is not None:
-                cache[key] = (out[section], width)
+                cache[key] = (out[section], width, has_weights)
         if width is not None:
             dim = width
+        if section == "denoiser" and cfg.trains_descriptor and trains.get("descriptor") is False:
+            try:  # sift, onnx: only the denoiser trains
+                check_fixed_descriptor(cfg, bool(trains["denoiser"]))
+            except HpdescError as exc:
+                if on_error is not None:
+                    on_error("descriptor", exc)
+                raise
     return {sec: out[sec] for sec in C.COMPONENTS if sec in out}
 
 

@@ -297,6 +297,19 @@ def check_denoiser_settings(cfg: RunConfig) -> None:
                           hint=f"remove those settings; with --denoiser {name} only the descriptor is trained")
 
 
+def check_fixed_descriptor_settings(cfg: RunConfig) -> None:
+    """Refuse a descriptor loss / optimizer for a run whose descriptor has no weights (sift, onnx).
+
+    The caller knows the descriptor has none (:func:`hpdesc.validate.check_components` built it);
+    such a run trains only its denoiser.
+    """
+    unused = _changed_components(cfg, ("descriptor_loss", "descriptor_optimizer"))
+    if unused:
+        name = cfg.descriptor.name
+        raise ConfigError(f"{', '.join(unused)} cannot take effect: the descriptor {name!r} has no weights to train",
+                          hint=f"remove those settings; with --descriptor {name} only the denoiser is trained")
+
+
 def check_descriptor_settings(cfg: RunConfig) -> None:
     """Refuse descriptor-stage settings of a run that trains no descriptor (they would do nothing)."""
     unused = unused_descriptor_settings(cfg)
