@@ -40,6 +40,7 @@ _FLAG_KEYS = {
     "descriptor_input": "data.descriptor_input",
     "seed": "training.seed",
     "precision": "training.precision",
+    "init": "training.init",
     "epochs": "epochs",
     "batch_size": "batch_size",
     "distribute": "training.distribute",
@@ -118,7 +119,8 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     ``denoiser``, with no ``config`` or set naming one, it is ``"none"``), ``skip_denoiser``,
     ``denoiser_loss``, ``descriptor_loss``, ``denoiser_optimizer``, ``descriptor_optimizer``,
     ``data``, ``split``, ``descriptor_input``, ``seed``, ``precision``, ``epochs``, ``batch_size``,
-    ``distribute`` (``none``, ``mirrored``, ``multi-worker``: docs/scaling.md).
+    ``distribute`` (``none``, ``mirrored``, ``multi-worker``: docs/scaling.md), ``init`` (initial
+    weights: a run directory, a ``.keras`` file or a PyTorch HardNet ``.pth``; docs/interop.md).
     ``resume``: a run directory to continue (its config is used; any other setting is refused).
     ``out``: the run directory (default ``runs/<timestamp>-<denoiser>-<descriptor>``).
     """
@@ -147,7 +149,12 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
         check_writable(out if out is not None else runs_root(), folder=True)
+    from hpdesc.training import init as _init
+
+    init = _init.prepare(cfg)  # --init: a .pth sets the hardnet parameters it needs
     entries = check_components(cfg)  # `--descriptor sift`, a bad parameter: one line, before anything is written
+    if init is not None:
+        _init.check(cfg, init)
     from hpdesc.training.bench import check_baselines
 
     check_baselines(cfg)
@@ -165,6 +172,8 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     with open_dataset(cfg.data.path) as ds:  # check split names before creating the run
         ds.split(cfg.data.split)
     cfg.provenance = provenance(cfg, entries)
+    if init is not None:
+        cfg.provenance["init_sha256"] = init.sha256()
     if not cluster.is_chief:  # only the chief writes the run directory
         return distribute.train_here(cfg, None, run_training, reporter=reporter,
                                      max_epochs_this_session=max_epochs_this_session)
@@ -200,6 +209,20 @@ def load_model(path):
     from hpdesc.training.load import load_model as _load
 
     return _load(path)
+
+
+def load_weights(model, path):
+    """Fill a built ``model`` with the weights in ``path``; returns ``model`` (docs/interop.md).
+
+    ``path``: a PyTorch HardNet / SOSNet checkpoint (``.pth``: kornia's or the original HardNet
+    repository's layout; needs torch, ``pip install "hpdesc[interop]"``) for hpdesc's ``hardnet``
+    built with the parameters the checkpoint needs (``hpdesc.models.torchmap.hardnet_params``), a
+    ``.keras`` file, or a run directory (the model of the same stage). ``hpdesc train --init PATH``
+    uses the same resolver.
+    """
+    from hpdesc.training.init import load_weights as _load
+
+    return _load(model, path)
 
 
 def load_run(run_dir=None) -> LoadedRun:

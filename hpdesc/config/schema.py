@@ -78,6 +78,7 @@ class TrainingConfig:
     distribute: str = "none"  # data-parallel training: none, mirrored, multi-worker (docs/scaling.md)
     lr_scaling: str = "none"  # "linear": learning rates x number of replicas
     collective_timeout: float = 900.0  # seconds a cross-worker step may wait (0 = no limit)
+    init: str | None = None  # initial weights: a run, a .keras file, a PyTorch .pth (--init; docs/interop.md)
 
 
 @dataclass

@@ -145,22 +145,25 @@ class PatchStandardize(keras.layers.Layer):
     """Per-patch zero mean and, if ``scale``, unit standard deviation (HardNet's input norm).
 
     ``(x - mean(x)) / (std(x) + epsilon)`` over all non-batch axes; a constant patch maps to zeros.
+    ``variance_epsilon`` is added to the variance under the square root (PyTorch's
+    ``InstanceNorm2d`` adds 1e-5 there, with no ``epsilon``: SOSNet's input norm).
 
     Shape:
         input ``(B, H, W, C)`` -> output same shape.
     """
 
-    def __init__(self, scale: bool = True, epsilon: float = 1e-7, **kwargs):
+    def __init__(self, scale: bool = True, epsilon: float = 1e-7, variance_epsilon: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale = scale
         self.epsilon = epsilon
+        self.variance_epsilon = variance_epsilon
 
     def call(self, inputs):
         axes = tuple(range(1, len(inputs.shape)))
         centred = inputs - ops.mean(inputs, axis=axes, keepdims=True)
         if not self.scale:
             return centred
-        std = ops.sqrt(ops.mean(ops.square(centred), axis=axes, keepdims=True))
+        std = ops.sqrt(ops.mean(ops.square(centred), axis=axes, keepdims=True) + self.variance_epsilon)
         # std is treated as a constant like HardNet's ``.detach()``: keeps gradients well scaled.
         return centred / (ops.stop_gradient(std) + self.epsilon)
 
@@ -168,7 +171,8 @@ class PatchStandardize(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale, "epsilon": self.epsilon}
+        return {**super().get_config(), "scale": self.scale, "epsilon": self.epsilon,
+                "variance_epsilon": self.variance_epsilon}
 
 
 @keras.saving.register_keras_serializable(package="hpdesc")

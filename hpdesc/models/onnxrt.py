@@ -94,8 +94,11 @@ class OnnxSession:
             raise DataFormatError(f"{source}: not an ONNX model onnxruntime can load ({first[:200]})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or not outputs:
-            raise DataFormatError(f"{source}: the model has {len(inputs)} inputs and {len(outputs)} outputs; "
-                                  "hpdesc feeds one patch batch and reads the first output")
+            names = ", ".join(i.name for i in inputs)
+            raise DataFormatError(f"{source}: the model has {len(inputs)} inputs ({names}) and {len(outputs)} "
+                                  "outputs; hpdesc feeds one patch batch and reads the first output",
+                                  hint="export a module whose forward takes only the patches, e.g. "
+                                       "torch.nn.Sequential(model) (docs/interop.md)")
         inp = inputs[0]
         self.input_name, self.output_name = inp.name, outputs[0].name
         self.output_shape = list(outputs[0].shape) if outputs[0].shape is not None else None

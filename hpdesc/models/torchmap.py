@@ -17,9 +17,10 @@ What differs and how the mapping makes up for it (docs/interop.md):
 - the final conv's batch norm: built with ``final_bn=True``;
 - input standardisation: HardNet divides by the *unbiased* standard deviation (``torch.std``),
   hpdesc's ``PatchStandardize`` by the biased one; the factor ``sqrt((n-1)/n)`` (n = pixels of a
-  patch) is folded into the first conv's kernel, exact for that patch size. Their epsilons
-  (1e-6 / 1e-7 added to the std; SOSNet's InstanceNorm adds 1e-5 to the variance) are left as
-  they are: a difference only for nearly flat patches.
+  patch) is folded into the first conv's kernel, exact for that patch size. The epsilons added
+  to the std (1e-6 kornia, 1e-7 the original and hpdesc) differ only for nearly flat patches.
+  SOSNet's ``InstanceNorm2d`` (biased, 1e-5 added to the variance) is hpdesc's
+  ``input_norm="instance"``.
 
 ``torch`` is needed to read ``.pth`` / ``.pt`` files (``pip install "hpdesc[interop]"``); a state
 dict already in memory (names -> arrays) maps without it.
@@ -96,9 +97,13 @@ def detect(sd: Mapping[str, np.ndarray], source: str = "the checkpoint") -> str:
 
 def hardnet_params(sd: Mapping[str, np.ndarray], source: str = "the checkpoint") -> dict:
     """The hpdesc ``hardnet`` parameters ``sd`` needs: ``filters``, ``dim`` and :data:`TORCH_HARDNET_PARAMS`."""
-    prefix, convs, _, _ = LAYOUTS[detect(sd, source)]
-    return {"filters": int(sd[f"{prefix}{convs[0]}.weight"].shape[0]),
-            "dim": int(sd[f"{prefix}{convs[-1]}.weight"].shape[0]), **TORCH_HARDNET_PARAMS}
+    layout = detect(sd, source)
+    prefix, convs, _, _ = LAYOUTS[layout]
+    out = {"filters": int(sd[f"{prefix}{convs[0]}.weight"].shape[0]),
+           "dim": int(sd[f"{prefix}{convs[-1]}.weight"].shape[0]), **TORCH_HARDNET_PARAMS}
+    if layout == "sosnet":
+        out["input_norm"] = "instance"
+    return out
 
 
 def _layer(model, name: str, source: str):
@@ -145,6 +150,10 @@ def load_hardnet(model, sd: Mapping[str, np.ndarray], source: str = "the checkpo
         raise DataFormatError(f"{source}: has {extra[0]}; hpdesc's hardnet has bias-free convs and "
                               "BatchNorm2d(affine=False) as HardNet, so it cannot hold it")
     check_hardnet_model(model, source)
+    want = 1e-5 if layout == "sosnet" else 0.0
+    if abs(float(getattr(_layer(model, "input_norm", source), "variance_epsilon", 0.0)) - want) > 1e-12:
+        raise UsageError(f"{source}: a PyTorch {'SOSNet' if want else 'HardNet'} needs hpdesc's hardnet built with "
+                         f"input_norm={'instance' if want else 'standardize'}")
     h, w, c = (int(s) for s in model.input_shape[1:])
     for k, (ci, bi) in enumerate(zip(convs, bns), start=1):
         kernel = np.transpose(np.asarray(sd[f"{prefix}{ci}.weight"], np.float32), (2, 3, 1, 0))
