@@ -165,7 +165,10 @@ def apply(model, stage: str, src: InitSource) -> bool:
         return True
     from hpdesc.training.load import load_model
 
-    copy_weights(load_model(src.files[stage]), model, f"--init {src.spec} ({stage})")
+    source = load_model(src.files[stage])
+    if not source.weights:  # a run's identity / classical denoiser, a sift descriptor: nothing to copy
+        return False
+    copy_weights(source, model, f"--init {src.spec} ({stage})")
     return True
 
 
