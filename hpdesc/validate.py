@@ -11,7 +11,8 @@ was trained with is installed and imports its entry points, which registers the 
 the saved models need (plugin contract, "Saved runs").
 
 The checks follow docs/plugins.md and the plugin contract; only registry errors (import and
-parameter errors, already one line) pass through unchanged.
+parameter errors, already one line) pass through unchanged. A little over 400 lines, long because
+the build-time checks and the reload checks share the component records (one home for both).
 """
 
 from __future__ import annotations
@@ -121,9 +122,7 @@ def trained_sections(cfg) -> tuple[str, ...]:
 
     The descriptor when there is one; else the denoiser (a denoiser-only run). A denoiser without
     weights (``identity``, a classical filter) is a valid fixed input for a trained descriptor, so
-    its slot is not one that must train then. A descriptor without weights (``sift``, ``onnx``) is
-    a valid fixed judge of a trained denoiser: :func:`check_components` then requires the
-    denoiser to train instead (:func:`check_fixed_descriptor`).
+    its slot is not one that must train then (nor a weightless descriptor's behind a trained denoiser).
     """
     return ("descriptor",) if cfg.trains_descriptor else ("denoiser",)
 
@@ -157,28 +156,10 @@ def check_trainable(cfg, section: str, model) -> None:
     if section == "descriptor":
         raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
                          hint=f"{name} has no weights to train; to train a descriptor, pick one that has "
-                              f"(see `hpdesc plugins --kind descriptor`), or train a denoiser in front of "
-                              f"{name} (--denoiser dncnn --descriptor {name})")
+                              "(see `hpdesc plugins --kind descriptor`)")
     raise UsageError(f"{name} is not trainable; use hpdesc denoise --denoiser {name}",
                      hint=f"a denoiser without weights is only the fixed input of a trained descriptor "
                           f"(e.g. --denoiser {name} --descriptor hardnet)")
-
-
-def check_fixed_descriptor(cfg, denoiser_trains: bool) -> None:
-    """A run whose descriptor has no weights trains only its denoiser; refuse it when that has none either.
-
-    Then the descriptor stage is skipped (the model is saved as it is) and the run benchmarks the
-    trained denoiser in front of the fixed descriptor. Descriptor loss / optimizer settings would
-    do nothing and are refused (:func:`hpdesc.config.check_fixed_descriptor_settings`).
-    """
-    from hpdesc import config as C
-
-    if not denoiser_trains:
-        name = cfg.descriptor.name
-        raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
-                         hint=f"{name} has no weights and neither has the denoiser {cfg.denoiser.name!r}; "
-                              f"train a denoiser in front of it (--denoiser dncnn --descriptor {name})")
-    C.check_fixed_descriptor_settings(cfg)
 
 
 def check_components(cfg, *, cache: dict | None = None,
@@ -186,13 +167,12 @@ def check_components(cfg, *, cache: dict | None = None,
     """Check every component of run config ``cfg`` as ``hpdesc train`` needs it; the one check train and sweeps run.
 
     Before anything is written or trained, so a bad name, parameter or plugin fails in a second
-    with one line, not after the denoiser stage: descriptor-stage settings of a run without a
-    descriptor are refused (:func:`hpdesc.config.check_descriptor_settings`); then each component
-    is resolved in the registry, built once with the user's parameters and tried on a dummy batch
-    (:func:`build_checked`); the models ``hpdesc train`` must train are refused if they have nothing
-    to train (:func:`check_trainable`, on that same build), and so is a denoiser loss / optimizer for
-    a denoiser without weights (``nlmeans``); the descriptor loss is tried at the descriptor's real
-    width (its dummy output, so numpy descriptors such as ``sift`` need no Keras ``output_shape``).
+    with one line: descriptor-stage settings of a run without a descriptor are refused; each
+    component is built once with the user's parameters and tried on a dummy batch
+    (:func:`build_checked`); a model ``hpdesc train`` must train but cannot (:func:`check_trainable`),
+    a weightless descriptor with nothing to train in front (:func:`hpdesc.config.check_fixed_descriptor`)
+    and a loss / optimizer for a weightless model are refused; the descriptor loss is tried at the
+    descriptor's real width (its dummy output: numpy descriptors need no Keras ``output_shape``).
 
     ``cache``: a dict kept across calls (a sweep's combinations) so a component already checked in
     the same role is not built again. ``on_error(section, exc)``: called with the config section
@@ -208,8 +188,7 @@ def check_components(cfg, *, cache: dict | None = None,
     out: dict[str, dict] = {}
     trains: dict[str, bool] = {}  # section -> has weights (denoiser, descriptor)
     dim = 128  # what the contract passes a descriptor; then the width the descriptor gives
-    # the trained model first, then the denoiser: whether a weightless descriptor (sift) may stay
-    # fixed depends on it (only the denoiser trains then), and that is said before any loss is checked
+    # the trained model, then the denoiser (a weightless descriptor needs a trainable one), then the rest
     for section in sorted(C.COMPONENTS, key=lambda sec: (sec not in trained, sec != "denoiser")):
         kind = C.COMPONENTS[section]
         if section.startswith("descriptor") and not cfg.trains_descriptor:
@@ -242,7 +221,7 @@ def check_components(cfg, *, cache: dict | None = None,
             dim = width
         if section == "denoiser" and cfg.trains_descriptor and trains.get("descriptor") is False:
             try:  # sift, onnx: only the denoiser trains
-                check_fixed_descriptor(cfg, bool(trains["denoiser"]))
+                C.check_fixed_descriptor(cfg, bool(trains["denoiser"]))
             except HpdescError as exc:
                 if on_error is not None:
                     on_error("descriptor", exc)

@@ -18,7 +18,7 @@ from hpdesc.config.layers import apply_sets, from_dict, given_params, merge, res
 from hpdesc.config.schema import (COMPONENTS, DESCRIPTOR_INPUTS, DISTRIBUTE_MODES, FIXED_SECTIONS, LR_SCALINGS,
                                   NO_DESCRIPTOR, PRECISIONS, STAGE_PARAMS, TASKS, WATCHDOG_MODES, BenchmarkConfig,
                                   Component, DataConfig, RunConfig, TrainingConfig, check, check_denoiser_settings,
-                                  check_descriptor_settings, check_fixed_descriptor_settings, check_distribute,
+                                  check_descriptor_settings, check_fixed_descriptor, check_distribute,
                                   default_layer, defaults, parse_ratio, same_component, unused_denoiser_settings,
                                   unused_descriptor_settings)
 from hpdesc.config.toml import KEY_RE, TomlLines, parse_set, parse_value, read_toml
@@ -27,7 +27,7 @@ __all__ = [
     "COMPONENTS", "DESCRIPTOR_INPUTS", "DISTRIBUTE_MODES", "FIXED_SECTIONS", "KEY_RE", "LR_SCALINGS",
     "NO_DESCRIPTOR", "PRECISIONS", "STAGE_PARAMS", "TASKS", "WATCHDOG_MODES",
     "BenchmarkConfig", "Component", "DataConfig", "RunConfig", "TrainingConfig", "TomlLines",
-    "apply_sets", "check", "check_denoiser_settings", "check_descriptor_settings", "check_fixed_descriptor_settings",
+    "apply_sets", "check", "check_denoiser_settings", "check_descriptor_settings", "check_fixed_descriptor",
     "check_distribute", "default_layer", "defaults",
     "from_dict", "given_params", "merge", "parse_ratio", "parse_set", "parse_value", "read_toml", "resolve",
     "same_component", "unused_denoiser_settings", "unused_descriptor_settings",

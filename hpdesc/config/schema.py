@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpdesc.errors import ConfigError
+from hpdesc.errors import ConfigError, UsageError
 
 COMPONENTS: dict[str, str] = {
     # config section -> registry kind
@@ -298,15 +298,20 @@ def check_denoiser_settings(cfg: RunConfig) -> None:
                           hint=f"remove those settings; with --denoiser {name} only the descriptor is trained")
 
 
-def check_fixed_descriptor_settings(cfg: RunConfig) -> None:
-    """Refuse a descriptor loss / optimizer for a run whose descriptor has no weights (sift, onnx).
+def check_fixed_descriptor(cfg: RunConfig, denoiser_trains: bool) -> None:
+    """A run whose descriptor has no weights (sift, onnx) trains only its denoiser; refuse it when that has none.
 
-    The caller knows the descriptor has none (:func:`hpdesc.validate.check_components` built it);
-    such a run trains only its denoiser.
+    The caller built both (:func:`hpdesc.validate.check_components`). The descriptor stage is
+    skipped then (the model is saved as it is) and the run benchmarks the trained denoiser in
+    front of the fixed descriptor. A descriptor loss / optimizer would do nothing and is refused.
     """
+    name = cfg.descriptor.name
+    if not denoiser_trains:
+        raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
+                         hint=f"{name} has no weights and neither has the denoiser {cfg.denoiser.name!r}; "
+                              f"train a denoiser in front of it (--denoiser dncnn --descriptor {name})")
     unused = _changed_components(cfg, ("descriptor_loss", "descriptor_optimizer"))
     if unused:
-        name = cfg.descriptor.name
         raise ConfigError(f"{', '.join(unused)} cannot take effect: the descriptor {name!r} has no weights to train",
                           hint=f"remove those settings; with --descriptor {name} only the denoiser is trained")
 

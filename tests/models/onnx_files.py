@@ -16,8 +16,9 @@ def _save(graph, path, opset: int = 17):
     return path
 
 
-def linear_descriptor(path, weight: np.ndarray, layout: str = "NCHW", size: int = 32, batch="B"):
-    """``flatten(x) @ weight``: input ``(B, 1, size, size)`` (NCHW) or ``(B, size, size, 1)``; output ``(B, D)``."""
+def linear_descriptor(path, weight: np.ndarray, layout: str = "NCHW", size: int = 32, batch="B",
+                      normalize: bool = False):
+    """``flatten(x) @ weight`` (unit L2 norm with ``normalize``): input ``(B, 1, size, size)`` (NCHW) or NHWC."""
     from onnx import TensorProto, helper, numpy_helper
 
     shape = [batch, 1, size, size] if layout == "NCHW" else [batch, size, size, 1]
@@ -25,7 +26,9 @@ def linear_descriptor(path, weight: np.ndarray, layout: str = "NCHW", size: int 
     y = helper.make_tensor_value_info("desc", TensorProto.FLOAT, [batch, weight.shape[1]])
     w = numpy_helper.from_array(weight.astype(np.float32), "w")
     nodes = [helper.make_node("Flatten", ["patches"], ["flat"], axis=1),
-             helper.make_node("MatMul", ["flat", "w"], ["desc"])]
+             helper.make_node("MatMul", ["flat", "w"], ["lin" if normalize else "desc"])]
+    if normalize:
+        nodes.append(helper.make_node("LpNormalization", ["lin"], ["desc"], axis=1, p=2))
     return _save(helper.make_graph(nodes, "linear", [x], [y], [w]), path)
 
 
