@@ -142,3 +142,22 @@ def test_cli_describe_with_an_onnx_descriptor(tiny_data, tmp_path):
     assert res.exit_code == 0, res.output
     with open_descriptors(out) as d:
         assert d.dim == 8
+
+
+def test_features_and_match_with_an_onnx_descriptor(tmp_path):
+    import cv2
+    from skimage import data
+
+    import hpdesc
+
+    path = F.linear_descriptor(tmp_path / "lin.onnx", W, normalize=True)
+    img = data.camera()[100:300, 100:300]
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    cv2.imwrite(str(a), img)
+    cv2.imwrite(str(b), np.ascontiguousarray(img[5:, 3:]))
+    sets = [f"descriptor.path={path}"]
+    feats = hpdesc.features([a], descriptor="onnx", sets=sets, max_keypoints=64)
+    (row,) = feats["files"]
+    assert row["dim"] == 8 and row["keypoints"] > 10 and Path(row["path"]).exists()
+    res = hpdesc.match(a, b, descriptor="onnx", sets=sets, max_keypoints=64)
+    assert res["matches"] > 10 and res["inliers"] > 5
