@@ -63,7 +63,7 @@ def _train(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of sampling and initialisation.", rich_help_panel=TRAINING)] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="float32 or mixed (bfloat16 compute).", rich_help_panel=TRAINING)] = None,
     distribute: Annotated[Optional[str], typer.Option("--distribute", help="Data-parallel training: none, mirrored (local GPUs) or multi-worker (TF_CONFIG / KERAS_DISTRIBUTION_*); batch sizes are global. See docs/scaling.md.", rich_help_panel=TRAINING)] = None,
-    init: Annotated[Optional[str], typer.Option("--init", help="Initial weights: a run directory, a .keras file or a PyTorch HardNet checkpoint (.pth, needs hpdesc[interop]); see docs/interop.md.", rich_help_panel=TRAINING)] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="Initial weights: a run directory, a .keras file or a PyTorch HardNet checkpoint (.pth, needs pip install \"hpdesc\\[interop]\"); see docs/interop.md.", rich_help_panel=TRAINING)] = None,
     set_: Annotated[Optional[List[str]], typer.Option("--set", help="KEY=VALUE, repeatable: e.g. denoiser.depth=10, descriptor_optimizer.learning_rate=0.1, training.descriptor_epochs=20.", rich_help_panel=TRAINING)] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (a run's config.toml reproduces it).", rich_help_panel=TRAINING)] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted run directory.", rich_help_panel=TRAINING)] = None,
