@@ -1,8 +1,9 @@
 """PyTorch HardNet checkpoints -> hpdesc's Keras HardNet (kornia's ``HardNet`` and the original repository's layout).
 
-Both keep the network in ``features`` (an ``nn.Sequential``): convs at indices 0, 3, 6, 9, 12, 15,
-a dropout at 18 and the final 8x8 conv at 19, each conv followed by ``BatchNorm2d(affine=False)`` (1, 4, ..., 16, 20), so a
-state dict has ``features.N.weight`` (convs) and ``features.N.running_mean`` / ``running_var``.
+Both keep the network in ``features`` (an ``nn.Sequential``): convs at indices 0, 3, 6, 9, 12,
+15, a dropout at 18 and the final 8x8 conv at 19, each conv followed by a
+``BatchNorm2d(affine=False)`` (1, 4, ..., 16, 20), so a state dict has ``features.N.weight``
+(convs) and ``features.N.running_mean`` / ``running_var``.
 The original repository (DagnyT/hardnet) saves ``{"epoch": ..., "state_dict": ...}``; kornia's
 pretrained files are the same; a bare state dict, or one saved from ``nn.DataParallel``
 (``module.`` prefixes), is read too. SOSNet (kornia) keeps the same stack in ``layers`` after an
@@ -47,7 +48,7 @@ LAYOUTS = {
 
 
 def read_state_dict(path) -> dict[str, np.ndarray]:
-    """A PyTorch checkpoint's state dict as ``{name: float32 array}`` (``state_dict`` unwrapped, ``module.`` dropped)."""
+    """A PyTorch checkpoint's state dict as ``{name: array}`` (``state_dict`` unwrapped, ``module.`` dropped)."""
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"{p}: no such checkpoint file" if not p.exists() else f"{p}: is a folder, not a checkpoint")

@@ -69,8 +69,9 @@ def test_onnx_descriptor_equals_pytorch(name, patches, tmp_path):
     path = tmp_path / f"{name}.onnx"
     # the TorchScript exporter (dynamo=False): torch 2.13's default dynamo exporter needs onnxscript;
     # nn.Sequential: SOSNet.forward's own `eps` argument would become a second graph input
-    torch.onnx.export(torch.nn.Sequential(model).eval(), torch.rand(2, 1, 32, 32), str(path), dynamo=False, input_names=["patches"],
-                      output_names=["descriptors"], dynamic_axes={"patches": {0: "B"}, "descriptors": {0: "B"}})
+    torch.onnx.export(torch.nn.Sequential(model).eval(), torch.rand(2, 1, 32, 32), str(path), dynamo=False,
+                      input_names=["patches"], output_names=["descriptors"],
+                      dynamic_axes={"patches": {0: "B"}, "descriptors": {0: "B"}})
     ours = build_checked("descriptor", "onnx", {"path": str(path)}).predict(patches)
     ref = _torch_out(model, patches)
     assert ours.shape == ref.shape == (len(patches), 128)
@@ -81,7 +82,7 @@ def test_onnx_descriptor_equals_pytorch(name, patches, tmp_path):
 def test_state_dict_into_keras_hardnet_equals_pytorch(name, wrap, patches, tmp_path):
     import hpdesc
     from hpdesc.models.descriptors.hardnet import hardnet
-    from hpdesc.models.torchmap import TORCH_HARDNET_PARAMS, read_state_dict, hardnet_params
+    from hpdesc.models.torchmap import TORCH_HARDNET_PARAMS, hardnet_params, read_state_dict
 
     model = _kornia(name, patches)
     path = tmp_path / "ckpt.pth"
