@@ -70,10 +70,17 @@ def main() -> None:
     ap.add_argument("--max-keypoints", type=int, default=256)
     ap.add_argument("--calib", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--table-only", action="store_true", help="only print the table of an earlier --out")
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     log: list = []
+    if not args.table_only:
+        run_steps(args, out, log)
+    table(args, out, log)
+
+
+def run_steps(args, out: Path, log: list) -> None:
 
     from hpdesc.api import default_data_path
 
@@ -97,8 +104,10 @@ def main() -> None:
            "--json", out / "images-onnx.json", log=log)
     hpdesc("benchmark", "images", seqs, "--run", run, *common, "--json", out / "images-run.json", log=log)
 
+
+def table(args, out: Path, log: list) -> None:
     patch = json.loads((out / "patch.json").read_text())
-    patch = patch if isinstance(patch, list) else [patch]
+    patch = patch["results"] if "results" in patch else [patch]
     rows = []
     for label, pres, img in (("kornia HardNet (random weights), ONNX", patch[0], "images-onnx.json"),
                              ("trained DnCNN + the same ONNX HardNet", patch[1], "images-run.json")):
