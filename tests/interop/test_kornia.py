@@ -23,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "training"))
 from tiny import make_tiny_dataset, tiny_sets  # noqa: E402
 
 COSINE = 0.9999
+# torch.onnx.export (TorchScript) warns about its own deprecation and traced shape checks: not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning",
+                                        "ignore::torch.jit.TracerWarning")
 
 
 @pytest.fixture(scope="module")
