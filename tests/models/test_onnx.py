@@ -161,3 +161,14 @@ def test_features_and_match_with_an_onnx_descriptor(tmp_path):
     assert row["dim"] == 8 and row["keypoints"] > 10 and Path(row["path"]).exists()
     res = hpdesc.match(a, b, descriptor="onnx", sets=sets, max_keypoints=64)
     assert res["matches"] > 10 and res["inliers"] > 5
+
+
+def test_rebuilt_from_config_checks_the_recorded_sha256(tmp_path):
+    from hpdesc.models.descriptors.onnx import OnnxDescriptor
+
+    path = F.linear_descriptor(tmp_path / "lin.onnx", W)
+    cfg = build_checked("descriptor", "onnx", {"path": str(path)}).get_config()
+    np.testing.assert_allclose(OnnxDescriptor.from_config(cfg).predict(PATCHES), _ref(PATCHES), rtol=1e-4, atol=1e-3)
+    F.linear_descriptor(path, W * 2)  # another model under the same name
+    with pytest.raises(DataFormatError, match="the ONNX file changed since it was recorded"):
+        OnnxDescriptor.from_config(cfg).predict(PATCHES)
