@@ -52,7 +52,8 @@ def train(config=None, *, sets: Iterable[str] = (), out=None, resume=None, progr
     ``denoiser``, with no ``config`` or set naming one, it is ``"none"``), ``skip_denoiser``,
     ``denoiser_loss``, ``descriptor_loss``, ``denoiser_optimizer``, ``descriptor_optimizer``,
     ``data``, ``split``, ``descriptor_input``, ``seed``, ``precision``, ``epochs``, ``batch_size``,
-    ``distribute`` (``none``, ``mirrored``, ``multi-worker``: docs/scaling.md).
+    ``distribute`` (``none``, ``mirrored``, ``multi-worker``: docs/scaling.md), ``init`` (initial
+    weights: a run directory, a ``.keras`` file or a PyTorch HardNet ``.pth``; docs/interop.md).
     ``resume``: a run directory to continue (its config is used; any other setting is refused).
     ``out``: the run directory (default ``runs/<timestamp>-<denoiser>-<descriptor>``).
     """
@@ -74,6 +75,20 @@ def load_model(path):
     from hpdesc.training.load import load_model as _load
 
     return _load(path)
+
+
+def load_weights(model, path):
+    """Fill a built ``model`` with the weights in ``path``; returns ``model`` (docs/interop.md).
+
+    ``path``: a PyTorch HardNet / SOSNet checkpoint (``.pth``: kornia's or the original HardNet
+    repository's layout; needs torch, ``pip install "hpdesc[interop]"``) for hpdesc's ``hardnet``
+    built with the parameters the checkpoint needs (``hpdesc.models.torchmap.hardnet_params``), a
+    ``.keras`` file, or a run directory (the model of the same stage). ``hpdesc train --init PATH``
+    uses the same resolver.
+    """
+    from hpdesc.training.init import load_weights as _load
+
+    return _load(model, path)
 
 
 def load_run(run_dir=None) -> LoadedRun:
@@ -337,5 +352,5 @@ def match(image1, image2, *, run=None, descriptor: str | None = None, detector: 
 
 
 __all__ = ["train", "describe", "denoise", "evaluate", "evaluate_denoising", "benchmark_images", "image_methods",
-           "features", "match", "describe_run", "load_model", "load_run", "latest_run", "export_run",
+           "features", "match", "describe_run", "load_model", "load_weights", "load_run", "latest_run", "export_run",
            "resolve_config", "default_data_path", "LoadedRun", "benchmark", "benchmark_denoise", "export"]

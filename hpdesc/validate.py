@@ -1,14 +1,11 @@
 """Checks that catch a broken component before training starts, or before a saved run loads.
 
-:func:`build_checked` builds a component through the registry and tries it once on a tiny dummy
-batch, so a plugin that returns the wrong type, builds a model of the wrong output shape or
-produces non-finite values fails in a second with one line naming the plugin (distribution,
-version, entry point) and what it broke, not after an epoch with a traceback from inside Keras.
-:func:`check_components` runs those checks over a whole run configuration, as ``hpdesc train``
-and every combination of a sweep need them (one function for both).
-:func:`check_run_components` is the reload side: it makes sure every distribution a saved run
-was trained with is installed and imports its entry points, which registers the custom layers
-the saved models need (plugin contract, "Saved runs").
+:func:`build_checked` builds a component and tries it once on a tiny dummy batch, so a plugin
+that returns the wrong type or shape or non-finite values fails in a second with one line naming
+the plugin and what it broke. :func:`check_components` runs those checks over a whole run
+configuration (``hpdesc train`` and each sweep combination). :func:`check_run_components` is the
+reload side: every distribution a saved run recorded is installed and its entry points imported
+(which registers the custom layers the saved models need; plugin contract, "Saved runs").
 
 The checks follow docs/plugins.md and the plugin contract; only registry errors (import and
 parameter errors, already one line) pass through unchanged.
@@ -117,12 +114,9 @@ def _build_and_check(kind: str, name: str, params: Mapping[str, Any] | None, inp
 
 
 def trained_sections(cfg) -> tuple[str, ...]:
-    """The model slots ``hpdesc train`` must train for ``cfg`` (a :class:`hpdesc.config.RunConfig`).
-
-    The descriptor when there is one; else the denoiser (a denoiser-only run). A denoiser without
-    weights (``identity``, a classical filter) is a valid fixed input for a trained descriptor, so
-    its slot is not one that must train then.
-    """
+    """The model slots ``hpdesc train`` must train for ``cfg``: the descriptor when there is one, else
+    the denoiser (a weightless denoiser in front of a descriptor, or a weightless descriptor behind a
+    trained denoiser, is a fixed stage; :func:`check_components`)."""
     return ("descriptor",) if cfg.trains_descriptor else ("denoiser",)
 
 
@@ -163,22 +157,17 @@ def check_trainable(cfg, section: str, model) -> None:
 
 def check_components(cfg, *, cache: dict | None = None,
                      on_error: Callable[[str, HpdescError], None] | None = None) -> dict[str, dict]:
-    """Check every component of run config ``cfg`` as ``hpdesc train`` needs it; the one check train and sweeps run.
+    """Check every component of run config ``cfg`` as ``hpdesc train`` needs it (train and sweeps).
 
-    Before anything is written or trained, so a bad name, parameter or plugin fails in a second
-    with one line, not after the denoiser stage: descriptor-stage settings of a run without a
-    descriptor are refused (:func:`hpdesc.config.check_descriptor_settings`); then each component
-    is resolved in the registry, built once with the user's parameters and tried on a dummy batch
-    (:func:`build_checked`); the models ``hpdesc train`` must train are refused if they have nothing
-    to train (:func:`check_trainable`, on that same build), and so is a denoiser loss / optimizer for
-    a denoiser without weights (``nlmeans``); the descriptor loss is tried at the descriptor's real
-    width (its dummy output, so numpy descriptors such as ``sift`` need no Keras ``output_shape``).
-
-    ``cache``: a dict kept across calls (a sweep's combinations) so a component already checked in
-    the same role is not built again. ``on_error(section, exc)``: called with the config section
-    (``denoiser``, ``descriptor_loss``, ...) whose check failed, to re-raise with a location;
-    ``exc`` is raised if it returns. Returns ``{section: entry dict}`` (name, entry point value,
-    distribution, version) for the run's provenance.
+    Before anything is written: descriptor-stage settings of a run without a descriptor are
+    refused; each component is built once with the user's parameters and tried on a dummy batch
+    (:func:`build_checked`); a model that must train but cannot (:func:`check_trainable`), a
+    weightless descriptor with nothing trainable in front (:func:`hpdesc.config.check_fixed_descriptor`)
+    and a loss / optimizer for a weightless model are refused; the descriptor loss is tried at the
+    descriptor's real width. ``cache``: kept across calls (a sweep) so a component checked in the
+    same role is not built again. ``on_error(section, exc)``: called for the failing section (to
+    re-raise with a location). Returns ``{section: entry dict}`` (name, entry point, distribution,
+    version) for the run's provenance.
     """
     from hpdesc import config as C
     from hpdesc.models import is_trainable
@@ -186,9 +175,10 @@ def check_components(cfg, *, cache: dict | None = None,
     C.check_descriptor_settings(cfg)
     trained = trained_sections(cfg)
     out: dict[str, dict] = {}
+    trains: dict[str, bool] = {}  # section -> has weights (denoiser, descriptor)
     dim = 128  # what the contract passes a descriptor; then the width the descriptor gives
-    # the trained model first: `--skip-denoiser --descriptor sift` is about sift, whatever else is wrong
-    for section in sorted(C.COMPONENTS, key=lambda sec: sec not in trained):
+    # the trained model, then the denoiser (a weightless descriptor needs a trainable one), then the rest
+    for section in sorted(C.COMPONENTS, key=lambda sec: (sec not in trained, sec != "denoiser")):
         kind = C.COMPONENTS[section]
         if section.startswith("descriptor") and not cfg.trains_descriptor:
             continue
@@ -196,13 +186,15 @@ def check_components(cfg, *, cache: dict | None = None,
         key = json.dumps([section, comp.to_dict(), section in trained, dim if kind == "descriptor_loss" else None,
                           C.unused_denoiser_settings(cfg) if section == "denoiser" else None], sort_keys=True, default=str)
         if cache is not None and key in cache:
-            out[section], width = cache[key]
+            out[section], width, trains[section] = cache[key]
         else:
             try:
                 entry = registry.get(kind, comp.name)
                 built, shape = _build_and_check(kind, comp.name, comp.params, (32, 32, 1), dim, 1e-3)
-                check_trainable(cfg, section, built)  # `--descriptor sift`: refused before any run
-                if section == "denoiser" and not is_trainable(ensure_built(built)):
+                has_weights = is_trainable(ensure_built(built)) if section in ("denoiser", "descriptor") else None
+                if not (section == "descriptor" and not has_weights):  # a fixed descriptor: see below
+                    check_trainable(cfg, section, built)  # `--descriptor none --denoiser nlmeans`: refused now
+                if section == "denoiser" and not has_weights:
                     C.check_denoiser_settings(cfg)  # identity, nlmeans: a denoiser loss would do nothing
             except HpdescError as exc:
                 if on_error is not None:
@@ -211,10 +203,18 @@ def check_components(cfg, *, cache: dict | None = None,
             width = shape[-1] if kind == "descriptor" else None
             out[section] = {"name": comp.name, "value": entry.value, "distribution": entry.distribution,
                             "version": entry.version}
+            trains[section] = has_weights
             if cache is not None:
-                cache[key] = (out[section], width)
+                cache[key] = (out[section], width, has_weights)
         if width is not None:
             dim = width
+        if section == "denoiser" and cfg.trains_descriptor and trains.get("descriptor") is False:
+            try:  # sift, onnx: only the denoiser trains
+                C.check_fixed_descriptor(cfg, bool(trains["denoiser"]))
+            except HpdescError as exc:
+                if on_error is not None:
+                    on_error("descriptor", exc)
+                raise
     return {sec: out[sec] for sec in C.COMPONENTS if sec in out}
 
 

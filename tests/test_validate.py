@@ -241,7 +241,7 @@ def test_check_components_handles_a_descriptor_that_is_no_keras_graph():
     from hpdesc.validate import check_components
 
     with pytest.raises(UsageError, match="sift is not trainable; use hpdesc describe --descriptor sift"):
-        check_components(C.resolve(sets=["descriptor=sift"]))
+        check_components(C.resolve(sets=["denoiser=identity", "descriptor=sift"]))
 
 
 def test_train_builds_each_component_once_before_failing(tmp_path, monkeypatch):

@@ -45,6 +45,7 @@ def _train(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of sampling and initialisation.", rich_help_panel=TRAINING)] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="float32 or mixed (bfloat16 compute).", rich_help_panel=TRAINING)] = None,
     distribute: Annotated[Optional[str], typer.Option("--distribute", help="Data-parallel training: none, mirrored (local GPUs) or multi-worker (TF_CONFIG / KERAS_DISTRIBUTION_*); batch sizes are global. See docs/scaling.md.", rich_help_panel=TRAINING)] = None,
+    init: Annotated[Optional[str], typer.Option("--init", help="Initial weights: a run directory, a .keras file or a PyTorch HardNet checkpoint (.pth, needs pip install \"hpdesc\\[interop]\"); see docs/interop.md.", rich_help_panel=TRAINING)] = None,
     set_: Annotated[Optional[List[str]], typer.Option("--set", help="KEY=VALUE, repeatable: e.g. denoiser.depth=10, descriptor_optimizer.learning_rate=0.1, training.descriptor_epochs=20.", rich_help_panel=TRAINING)] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file (a run's config.toml reproduces it).", rich_help_panel=TRAINING)] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue an interrupted run directory.", rich_help_panel=TRAINING)] = None,
@@ -72,7 +73,7 @@ def _train(
             skip_denoiser=skip_denoiser, denoiser_loss=denoiser_loss, descriptor_loss=descriptor_loss,
             denoiser_optimizer=denoiser_optimizer, descriptor_optimizer=descriptor_optimizer,
             data=data, split=split, descriptor_input=descriptor_input, epochs=epochs,
-            batch_size=batch_size, seed=seed, precision=precision, distribute=distribute)
+            batch_size=batch_size, seed=seed, precision=precision, distribute=distribute, init=init)
     finally:
         reporter.done()
     if not result.finished:

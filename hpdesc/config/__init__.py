@@ -17,16 +17,18 @@ lines for messages). Import the names from here. The package imports no ML libra
 from hpdesc.config.layers import apply_sets, from_dict, given_params, merge, resolve
 from hpdesc.config.schema import (COMPONENTS, DESCRIPTOR_INPUTS, DISTRIBUTE_MODES, FIXED_SECTIONS, LR_SCALINGS,
                                   NO_DESCRIPTOR, PRECISIONS, STAGE_PARAMS, TASKS, WATCHDOG_MODES, BenchmarkConfig,
-                                  Component, DataConfig, RunConfig, TrainingConfig, check, check_denoiser_settings, check_descriptor_settings,
-                                  check_distribute, default_layer, defaults, parse_ratio, same_component,
-                                  unused_denoiser_settings, unused_descriptor_settings)
+                                  Component, DataConfig, RunConfig, TrainingConfig, check, check_denoiser_settings,
+                                  check_descriptor_settings, check_fixed_descriptor, check_distribute,
+                                  default_layer, defaults, parse_ratio, same_component, unused_denoiser_settings,
+                                  unused_descriptor_settings)
 from hpdesc.config.toml import KEY_RE, TomlLines, parse_role_sets, parse_set, parse_value, read_toml
 
 __all__ = [
     "COMPONENTS", "DESCRIPTOR_INPUTS", "DISTRIBUTE_MODES", "FIXED_SECTIONS", "KEY_RE", "LR_SCALINGS",
     "NO_DESCRIPTOR", "PRECISIONS", "STAGE_PARAMS", "TASKS", "WATCHDOG_MODES",
     "BenchmarkConfig", "Component", "DataConfig", "RunConfig", "TrainingConfig", "TomlLines",
-    "apply_sets", "check", "check_denoiser_settings", "check_descriptor_settings", "check_distribute", "default_layer", "defaults",
+    "apply_sets", "check", "check_denoiser_settings", "check_descriptor_settings", "check_fixed_descriptor",
+    "check_distribute", "default_layer", "defaults",
     "from_dict", "given_params", "merge", "parse_ratio", "parse_role_sets", "parse_set", "parse_value", "read_toml", "resolve",
     "same_component", "unused_denoiser_settings", "unused_descriptor_settings",
 ]

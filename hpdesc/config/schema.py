@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpdesc.errors import ConfigError
+from hpdesc.errors import ConfigError, UsageError
 
 COMPONENTS: dict[str, str] = {
     # config section -> registry kind
@@ -78,6 +78,7 @@ class TrainingConfig:
     distribute: str = "none"  # data-parallel training: none, mirrored, multi-worker (docs/scaling.md)
     lr_scaling: str = "none"  # "linear": learning rates x number of replicas
     collective_timeout: float = 900.0  # seconds a cross-worker step may wait (0 = no limit)
+    init: str | None = None  # initial weights: a run, a .keras file, a PyTorch .pth (--init; docs/interop.md)
 
 
 @dataclass
@@ -314,6 +315,24 @@ def check_denoiser_settings(cfg: RunConfig) -> None:
         name = cfg.denoiser.name
         raise ConfigError(f"{', '.join(unused)} cannot take effect: the denoiser {name!r} has no weights to train",
                           hint=f"remove those settings; with --denoiser {name} only the descriptor is trained")
+
+
+def check_fixed_descriptor(cfg: RunConfig, denoiser_trains: bool) -> None:
+    """A run whose descriptor has no weights (sift, onnx) trains only its denoiser; refuse it when that has none.
+
+    The caller built both (:func:`hpdesc.validate.check_components`). The descriptor stage is
+    skipped then (the model is saved as it is) and the run benchmarks the trained denoiser in
+    front of the fixed descriptor. A descriptor loss / optimizer would do nothing and is refused.
+    """
+    name = cfg.descriptor.name
+    if not denoiser_trains:
+        raise UsageError(f"{name} is not trainable; use hpdesc describe --descriptor {name}",
+                         hint=f"{name} has no weights and neither has the denoiser {cfg.denoiser.name!r}; "
+                              f"train a denoiser in front of it (--denoiser dncnn --descriptor {name})")
+    unused = _changed_components(cfg, ("descriptor_loss", "descriptor_optimizer"))
+    if unused:
+        raise ConfigError(f"{', '.join(unused)} cannot take effect: the descriptor {name!r} has no weights to train",
+                          hint=f"remove those settings; with --descriptor {name} only the denoiser is trained")
 
 
 def check_descriptor_settings(cfg: RunConfig) -> None:

@@ -13,6 +13,8 @@ import numpy as np
 
 from hpdesc.models import layers as _layers  # noqa: F401 - registers PatchStandardize, L2Normalize
 from hpdesc.models.descriptors import sift as _sift  # noqa: F401 - registers SiftDescriptor
+from hpdesc.models.descriptors import onnx as _onnx_desc  # noqa: F401 - registers OnnxDescriptor
+from hpdesc.models.denoisers import onnx as _onnx_den  # noqa: F401 - registers OnnxDenoiser
 
 
 def is_trainable(model) -> bool:

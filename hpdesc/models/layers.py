@@ -86,21 +86,29 @@ def ignored_before_checks(params, factory) -> list[str]:
 
 def conv_block(x, filters: int, kernel=3, strides=1, bn: bool = False, activation: str | None = "relu",
                alpha: float | None = None, init: str = "he_normal", name: str = "conv", padding: str = "same",
-               bn_affine: bool = True):
+               bn_affine: bool = True, bn_epsilon: float = 1e-3):
     """Conv2D -> optional BatchNorm -> optional activation, with layer names ``name``, ``name_bn``, ``name_act``.
 
     The convolution has no bias when followed by batch norm (the norm's shift replaces it).
-    ``activation=None`` leaves the block linear.
+    ``activation=None`` leaves the block linear. ``padding="symmetric"``: PyTorch's
+    ``padding=k//2`` (a ``name_pad`` ZeroPadding2D, then a valid conv); it differs from Keras'
+    ``same`` only for stride 2 on an even size (``same`` pads bottom/right only).
+    ``bn_epsilon``: the norm's epsilon (Keras' default 1e-3; PyTorch's is 1e-5).
 
     Shape:
         input ``(B, H, W, C)`` -> output ``(B, H', W', filters)``.
     """
+    if padding == "symmetric":
+        k = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+        x = keras.layers.ZeroPadding2D((k[0] // 2, k[1] // 2), name=f"{name}_pad")(x)
+        padding = "valid"
     x = keras.layers.Conv2D(
         filters, kernel, strides=strides, padding=padding, use_bias=not bn,
         kernel_initializer=initializer(init), name=name,
     )(x)
     if bn:
-        x = keras.layers.BatchNormalization(center=bn_affine, scale=bn_affine, name=f"{name}_bn")(x)
+        x = keras.layers.BatchNormalization(center=bn_affine, scale=bn_affine, epsilon=bn_epsilon,
+                                            name=f"{name}_bn")(x)
     if activation is not None:
         x = activation_layer(activation, alpha, name=f"{name}_act")(x)
     return x
@@ -137,22 +145,25 @@ class PatchStandardize(keras.layers.Layer):
     """Per-patch zero mean and, if ``scale``, unit standard deviation (HardNet's input norm).
 
     ``(x - mean(x)) / (std(x) + epsilon)`` over all non-batch axes; a constant patch maps to zeros.
+    ``variance_epsilon`` is added to the variance under the square root (PyTorch's
+    ``InstanceNorm2d`` adds 1e-5 there, with no ``epsilon``: SOSNet's input norm).
 
     Shape:
         input ``(B, H, W, C)`` -> output same shape.
     """
 
-    def __init__(self, scale: bool = True, epsilon: float = 1e-7, **kwargs):
+    def __init__(self, scale: bool = True, epsilon: float = 1e-7, variance_epsilon: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.scale = scale
         self.epsilon = epsilon
+        self.variance_epsilon = variance_epsilon
 
     def call(self, inputs):
         axes = tuple(range(1, len(inputs.shape)))
         centred = inputs - ops.mean(inputs, axis=axes, keepdims=True)
         if not self.scale:
             return centred
-        std = ops.sqrt(ops.mean(ops.square(centred), axis=axes, keepdims=True))
+        std = ops.sqrt(ops.mean(ops.square(centred), axis=axes, keepdims=True) + self.variance_epsilon)
         # std is treated as a constant like HardNet's ``.detach()``: keeps gradients well scaled.
         return centred / (ops.stop_gradient(std) + self.epsilon)
 
@@ -160,7 +171,8 @@ class PatchStandardize(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale, "epsilon": self.epsilon}
+        return {**super().get_config(), "scale": self.scale, "epsilon": self.epsilon,
+                "variance_epsilon": self.variance_epsilon}
 
 
 @keras.saving.register_keras_serializable(package="hpdesc")

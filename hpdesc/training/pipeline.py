@@ -160,6 +160,18 @@ def _build(kind: str, cfg: RunConfig, section: str):
     return ensure_built(registry.build(kind, comp.name, input_shape=(32, 32, 1), **comp.params))
 
 
+def _init_weights(cfg: RunConfig, run: RunDir, stage: str, model, reporter) -> None:
+    """``training.init`` (``--init``): its weights for ``stage`` into a fresh model (not over a checkpoint)."""
+    from hpdesc.models import is_trainable
+
+    if not cfg.training.init or run.checkpoint(stage).exists() or not is_trainable(model):
+        return
+    from hpdesc.training.init import apply, resolve_init
+
+    if apply(model, stage, resolve_init(cfg.training.init)):
+        reporter.log(f"{stage}: initial weights from {cfg.training.init}")
+
+
 def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result):
     from hpdesc import registry
     from hpdesc.models import is_trainable
@@ -173,6 +185,7 @@ def _denoiser_stage(cfg, run, ds, train_seqs, reporter, budget, timings, result)
     cluster = distribute.active()
     with cluster.scope():
         model = _build("denoiser", cfg, "denoiser")
+        _init_weights(cfg, run, "denoiser", model, reporter)
     if not is_trainable(model) or t.denoiser_epochs == 0:
         if is_trainable(model):
             reporter.log("denoiser: 0 epochs, saving the untrained model")
@@ -265,6 +278,7 @@ def _descriptor_stage(cfg, run, ds, train_seqs, denoiser, reporter, budget, timi
     cluster = distribute.active()
     with cluster.scope():
         model = _build("descriptor", cfg, "descriptor")
+        _init_weights(cfg, run, "descriptor", model, reporter)
     if not is_trainable(model) or t.descriptor_epochs == 0:
         cb.save_keras(model, path)
         run.update_state(descriptor_done=True)

@@ -30,6 +30,7 @@ FLAG_KEYS = {
     "descriptor_input": "data.descriptor_input",
     "seed": "training.seed",
     "precision": "training.precision",
+    "init": "training.init",
     "epochs": "epochs",
     "batch_size": "batch_size",
     "distribute": "training.distribute",
@@ -126,7 +127,12 @@ def start_training(config=None, *, sets: Iterable[str] = (), out=None, resume=No
     cluster = distribute.setup(cfg.training)  # before any TensorFlow op (docs/scaling.md)
     if cluster.is_chief:  # only the chief writes; say now, not after the embedded dataset is built
         check_writable(out if out is not None else runs_root(), folder=True)
+    from hpdesc.training import init as _init
+
+    init = _init.prepare(cfg)  # --init: a .pth sets the hardnet parameters it needs
     entries = check_components(cfg)  # `--descriptor sift`, a bad parameter: one line, before anything is written
+    if init is not None:
+        _init.check(cfg, init)
     check_baselines(cfg)
     if not cfg.data.path:
         reporter.log("using the embedded dataset (built on first use)")
@@ -140,6 +146,8 @@ def start_training(config=None, *, sets: Iterable[str] = (), out=None, resume=No
     with open_dataset(cfg.data.path) as ds:  # check split names before creating the run
         ds.split(cfg.data.split)
     cfg.provenance = provenance(cfg, entries)
+    if init is not None:
+        cfg.provenance["init_sha256"] = init.sha256()
     if not cluster.is_chief:  # only the chief writes the run directory
         return distribute.train_here(cfg, None, run_training, **session)
     if out is not None:

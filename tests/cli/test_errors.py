@@ -39,8 +39,9 @@ def _one_line_usage_error(res, needle: str) -> None:
 
 # -- untrainable components (issue 13, item 4a) ----------------------------------------------------
 @pytest.mark.parametrize("args, needle", [
-    (["--descriptor", "sift"], "sift is not trainable; use hpdesc describe --descriptor sift"),
-    (["--descriptor", "raw"], "raw is not trainable; use hpdesc describe --descriptor raw"),
+    # a weightless descriptor behind a trainable denoiser trains the denoiser (tests/models/test_onnx.py)
+    (["--denoiser", "identity", "--descriptor", "sift"], "sift is not trainable; use hpdesc describe --descriptor sift"),
+    (["--denoiser", "median", "--descriptor", "raw"], "raw is not trainable; use hpdesc describe --descriptor raw"),
     (["--skip-denoiser", "--descriptor", "sift"], "sift is not trainable; use hpdesc describe --descriptor sift"),
     (["--denoiser", "identity", "--descriptor", "none"],
      "identity is not trainable; use hpdesc denoise --denoiser identity"),
@@ -50,7 +51,8 @@ def test_train_untrainable_component(tiny_data, tmp_path, monkeypatch, args, nee
     before = _files(tmp_path)
     cmd = ["train", "--data", str(tiny_data), "--epochs", "1", *args]
     # parameters for the models these flags replace would be refused before the trainability check
-    for s in tiny_sets(denoiser="--denoiser" not in args, descriptor="--descriptor" not in args):
+    for s in tiny_sets(denoiser="--denoiser" not in args and "--skip-denoiser" not in args,
+                       descriptor="--descriptor" not in args):
         cmd += ["--set", s]
     res = runner.invoke(app, cmd)
     _one_line_usage_error(res, needle)
@@ -66,7 +68,8 @@ def test_train_api_untrainable_descriptor(tiny_data, tmp_path):
     from hpdesc.errors import UsageError
 
     with pytest.raises(UsageError, match="sift is not trainable"):
-        hpdesc.train(data=tiny_data, descriptor="sift", sets=tiny_sets(descriptor=False), out=tmp_path / "r")
+        hpdesc.train(data=tiny_data, denoiser="identity", descriptor="sift",
+                     sets=tiny_sets(denoiser=False, descriptor=False), out=tmp_path / "r")
     assert not (tmp_path / "r").exists()
 
 
@@ -79,6 +82,7 @@ def test_sweep_with_untrainable_component_fails_before_any_run(tiny_data, tmp_pa
 mode = "grid"
 out = "{tmp_path / 'sweep'}"
 [base]
+denoiser = "identity"
 descriptor = "hardnet"
 [base.data]
 path = "{tiny_data}"
@@ -89,7 +93,7 @@ values = ["hardnet", "raw"]
     with pytest.raises(ConfigError) as info:
         load_sweep(p)
     msg = info.value.message
-    assert msg.startswith(f"{p}:9: ") and "raw is not trainable; use hpdesc describe --descriptor raw" in msg
+    assert msg.startswith(f"{p}:10: ") and "raw is not trainable; use hpdesc describe --descriptor raw" in msg
     res = runner.invoke(app, ["sweep", str(p)])
     _one_line_usage_error(res, "raw is not trainable")
     assert not (tmp_path / "sweep").exists()
@@ -303,4 +307,5 @@ def test_trainability_is_judged_on_built_weights(lazy_plugin):
     assert _build("descriptor", cfg, "descriptor").trainable_weights  # so the pipeline trains it
     for name in ("fixed", "frozen"):
         with pytest.raises(UsageError, match=f"{name} is not trainable; use hpdesc describe --descriptor {name}"):
-            check_components(C.resolve(sets=[f"descriptor={name}"]))
+            check_components(C.resolve(sets=["denoiser=identity", f"descriptor={name}"]))
+        check_components(C.resolve(sets=[f"descriptor={name}"]))  # behind dncnn: only the denoiser trains

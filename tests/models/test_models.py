@@ -19,7 +19,7 @@ from hpdesc.models.walk import all_layers
 BATCH = 2
 SHAPE = (32, 32, 1)
 # Built-in baselines documented to ignore ``dim`` (raw: size*size values; sift: always 128).
-IGNORES_DIM = {"raw", "sift"}
+IGNORES_DIM = {"raw", "sift", "onnx"}  # onnx: the model's own width
 INITS = ("he_normal", "glorot_normal", "xavier", "orthogonal")
 
 
@@ -37,11 +37,37 @@ def _builtin(ep) -> bool:
     return ep.value.startswith("hpdesc.")
 
 
+_ONNX_DIR: list = []
+
+
+def _required(kind, ep) -> dict:
+    """Parameters a component cannot be built without: the ``onnx`` ones need a model file."""
+    if not (_builtin(ep) and ep.name == "onnx"):
+        return {}
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import onnx_files
+
+    if not _ONNX_DIR:
+        _ONNX_DIR.append(Path(tempfile.mkdtemp(prefix="hpdesc-onnx-")))
+    path = _ONNX_DIR[0] / f"{kind}.onnx"
+    if not path.exists():
+        if kind == "descriptor":
+            weight = np.random.default_rng(0).normal(size=(1024, 16)).astype(np.float32)
+            onnx_files.linear_descriptor(path, weight, normalize=True)
+        else:
+            onnx_files.affine_denoiser(path, 0.9, 0.05)
+    return {"path": str(path)}
+
+
 def _build(kind, ep, **params):
     factory = ep.load()
     if kind == "descriptor":
         params.setdefault("dim", 128)
-    return factory(input_shape=SHAPE, **params)
+    return factory(input_shape=SHAPE, **_required(kind, ep), **params)
 
 
 def _forward(model, x):
@@ -100,8 +126,8 @@ def test_builtin_trainability(kind, ep):
     takes_activation = "activation" in inspect.signature(ep.load()).parameters
     # Every trainable built-in exposes activation / alpha / init; the baselines have no weights.
     assert is_trainable(model) == takes_activation
-    # sift and the classical denoisers compute in numpy / OpenCV (not Keras graphs)
-    assert (numpy_compute(model) is not None) == (ep.name in ("sift", "nlmeans", "gaussian", "median"))
+    # sift, onnx and the classical denoisers compute in numpy / OpenCV / onnxruntime (not Keras graphs)
+    assert (numpy_compute(model) is not None) == (ep.name in ("sift", "nlmeans", "gaussian", "median", "onnx"))
 
 
 TRAINABLE = [(k, ep) for k, ep in ALL
