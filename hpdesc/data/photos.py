@@ -79,14 +79,15 @@ def photo_names() -> tuple[str, ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=32)
-def _load(name: str) -> np.ndarray:
+@functools.lru_cache(maxsize=40)
+def _load(name: str, mode: str) -> np.ndarray:
+    """Photo ``name`` in PIL ``mode`` (``L`` or ``RGB``) as read-only float32 in [0, 1]."""
     path = photo_path(name)
     from PIL import Image  # matplotlib's own dependency; quieter than libpng via OpenCV
 
     try:
         with Image.open(path) as im:
-            img = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+            img = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
     except OSError as exc:
         raise DataFormatError(f"{path}: cannot read photo {name!r} ({exc})") from None
     img.setflags(write=False)
@@ -95,25 +96,15 @@ def _load(name: str) -> np.ndarray:
 
 def load_photo(name: str) -> np.ndarray:
     """One photo as grey float32 in [0, 1]. Shape: ``(H, W)``."""
-    return _load(name)
+    return _load(name, "L")
 
 
-@functools.lru_cache(maxsize=8)
 def load_photo_rgb(name: str) -> np.ndarray:
     """One photo as RGB float32 in [0, 1] (a grey photo has three equal channels). Shape: ``(H, W, 3)``.
 
     PIL's grey conversion of it (ITU-R 601 weights) is :func:`load_photo` up to rounding.
     """
-    path = photo_path(name)
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            img = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    except OSError as exc:
-        raise DataFormatError(f"{path}: cannot read photo {name!r} ({exc})") from None
-    img.setflags(write=False)
-    return img
+    return _load(name, "RGB")
 
 
 @dataclass(frozen=True)

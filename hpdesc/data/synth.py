@@ -109,17 +109,22 @@ def _visible(H: np.ndarray, size: int) -> float:
     return float(((q >= 0) & (q <= size - 1)).all(axis=1).mean())
 
 
+def _fit_view(draw: dict, size: int, min_visible: float, tries: int, factor: float) -> dict:
+    """Shrink a viewpoint draw towards the identity until ``min_visible`` of the frame stays in view."""
+    for _ in range(tries):
+        if _visible(_camera_homography(size, 1.0, draw), size) >= min_visible:
+            break
+        draw = {**draw, "tilt": draw["tilt"] * factor, "roll": draw["roll"] * factor,
+                "zoom": draw["zoom"] ** factor, "shift": draw["shift"] * factor}
+    return draw
+
+
 def _viewpoint_draw(size: int, rng: np.random.Generator) -> dict:
     v = VIEWPOINT
     draw = {"axis": rng.uniform(0, np.pi), "tilt": rng.choice([-1, 1]) * rng.uniform(*v["tilt_deg"]),
             "roll": rng.uniform(-1, 1) * v["roll_deg"], "zoom": float(np.exp(rng.uniform(*np.log(v["zoom"])))),
             "shift": rng.uniform(-1, 1, 2) * v["shift"]}
-    for _ in range(20):
-        if _visible(_camera_homography(size, 1.0, draw), size) >= v["min_visible"]:
-            break
-        draw = {**draw, "tilt": draw["tilt"] * 0.8, "roll": draw["roll"] * 0.8,
-                "zoom": draw["zoom"] ** 0.8, "shift": draw["shift"] * 0.8}
-    return draw
+    return _fit_view(draw, size, v["min_visible"], tries=20, factor=0.8)
 
 
 def _key(name: str) -> int:
@@ -134,12 +139,7 @@ def _viewpoint_draw2(size: int, rng: np.random.Generator) -> dict:
     draw = {"axis": rng.uniform(0, np.pi), "tilt": rng.choice([-1, 1]) * rng.uniform(*V["tilt_deg"]),
             "roll": rng.uniform(-1, 1) * V["roll_deg"], "zoom": float(np.exp(rng.uniform(lo, hi))),
             "shift": rng.uniform(-1, 1, 2) * V["shift"]}
-    for _ in range(30):
-        if _visible(_camera_homography(size, 1.0, draw), size) >= V["min_visible"]:
-            break
-        draw = {**draw, "tilt": draw["tilt"] * 0.9, "roll": draw["roll"] * 0.9,
-                "zoom": draw["zoom"] ** 0.9, "shift": draw["shift"] * 0.9}
-    return draw
+    return _fit_view(draw, size, V["min_visible"], tries=30, factor=0.9)
 
 
 def _render_v2(name: str, photo: str, crop_index: int, seed: int, size: int):

@@ -36,6 +36,16 @@ class NumpyModel(keras.Model):
     def build(self, input_shape=None):
         self.built = True
 
+    def as_batch(self, patches) -> tuple[np.ndarray, bool]:
+        """``(float32 (B, H, W, 1) batch, squeeze)``: a ``(B, H, W)`` batch gains its channel (``squeeze`` True)."""
+        x = np.asarray(patches, dtype=np.float32)
+        squeeze = x.ndim == 3
+        if squeeze:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[-1] != 1:
+            raise ValueError(f"{self.name} expects patches of shape (B, H, W, 1), got {x.shape}")
+        return x, squeeze
+
     def compute(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """The model on a numpy batch ``(B, H, W, 1)`` float32 in [0, 1]."""
         raise NotImplementedError

@@ -205,16 +205,6 @@ class OnnxModel(NumpyModel):
                                         self.input_range, self.provider)
         return self._session
 
-    @staticmethod
-    def _as_batch(patches) -> tuple[np.ndarray, bool]:
-        x = np.asarray(patches, dtype=np.float32)
-        squeeze = x.ndim == 3
-        if squeeze:
-            x = x[..., None]
-        if x.ndim != 4 or x.shape[-1] != 1:
-            raise ValueError(f"expected patches of shape (B, H, W, 1), got {x.shape}")
-        return x, squeeze
-
     # -- saving: the bytes go into the .keras archive -----------------------------------------
     def save_assets(self, dir_path):
         self.session  # noqa: B018 - reads (and checks) the bytes if this model was rebuilt from a config

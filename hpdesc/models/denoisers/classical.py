@@ -64,12 +64,7 @@ class NumpyDenoiser(NumpyModel):
 
     def compute(self, patches) -> np.ndarray:
         """Denoise a numpy batch ``(B, H, W, 1)`` in [0, 1]; returns float32 of the same shape."""
-        x = np.asarray(patches, dtype=np.float32)
-        squeeze = x.ndim == 3
-        if squeeze:
-            x = x[..., None]
-        if x.ndim != 4 or x.shape[-1] != 1:
-            raise ValueError(f"{self.name} expects patches of shape (B, H, W, 1), got {x.shape}")
+        x, squeeze = self.as_batch(patches)
         images = quantise(x[..., 0])
         out = np.empty_like(images)
         for i, image in enumerate(images):

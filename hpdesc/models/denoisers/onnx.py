@@ -22,7 +22,7 @@ class OnnxDenoiser(OnnxModel):
     role = "denoiser"
 
     def compute(self, patches) -> np.ndarray:
-        x, squeeze = self._as_batch(patches)
+        x, squeeze = self.as_batch(patches)
         sess = self.session
         out, size = sess.run(x)
         want = (len(x), 1, *size) if sess.layout == "NCHW" else (len(x), *size, 1)

@@ -22,7 +22,7 @@ class OnnxDescriptor(OnnxModel):
     role = "descriptor"
 
     def compute(self, patches) -> np.ndarray:
-        x, _ = self._as_batch(patches)
+        x, _ = self.as_batch(patches)
         out, _ = self.session.run(x)
         if out.ndim != 2 or out.shape[0] != len(x):
             raise DataFormatError(f"{self.model_path}: the model's output has shape {tuple(out.shape)} for {len(x)} "
