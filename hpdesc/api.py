@@ -23,7 +23,7 @@ from typing import Iterable, Mapping
 
 from hpdesc import config as C
 from hpdesc.atomic import check_writable, refuse_inputs
-from hpdesc.data.pixels import applies_max_pixels
+from hpdesc.data.budget import applies_max_pixels
 from hpdesc.errors import UsageError
 from hpdesc.inference.datasets import default_data_path
 from hpdesc.progress import Reporter
@@ -293,7 +293,7 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     ``d2net_subset``: leave out the 8 sequences D2-Net drops (said in the notes). ``json``,
     ``plot`` (PNG of the MMA curves): also write there (checked before any work). Each a single
     value or a list. ``max_pixels``: the pixel budget of an image (default 25 megapixels,
-    :mod:`hpdesc.data.pixels`; checked from the headers before any work). Returns one
+    :mod:`hpdesc.data.budget`; checked from the headers before any work). Returns one
     :class:`~hpdesc.matching.evaluate.ImageMatchingResult` per method.
     """
     from hpdesc.commands.images import benchmark_images as _bench

@@ -100,18 +100,11 @@ def benchmark_images(seq_dir, *, features=(), run=(), descriptor=(), extractors=
     if runs or descs:
         from hpdesc.matching.extract import make_extractor
 
-        kw.update(sets=tuple(sets), seed=0 if seed is None else int(seed))
-
-        def build(**one):  # --detect-on acts on the methods with a whole-image denoiser (checked below)
-            try:
-                return make_extractor(detect_on=detect_on, **one, **kw)
-            except UsageError as exc:
-                if detect_on is None or "detect_on" not in exc.message:
-                    raise
-                return make_extractor(**one, **kw)
-
-        built = ([build(run=r) for r in runs]
-                 + [build(descriptor=d, denoiser=n) for n in (denoisers or [None]) for d in descs])
+        # --detect-on acts on the methods with a whole-image denoiser (that one does is checked below)
+        kw.update(sets=tuple(sets), seed=0 if seed is None else int(seed), detect_on=detect_on,
+                  detect_on_if_denoised=True)
+        built = ([make_extractor(run=r, **kw) for r in runs]
+                 + [make_extractor(descriptor=d, denoiser=n, **kw) for n in (denoisers or [None]) for d in descs])
         if detect_on is not None and not any(b.image_denoiser is not None for b in built):
             raise UsageError(f"--detect-on {detect_on} cannot take effect: no method denoises the whole image",
                              hint="add --denoiser nlmeans (for --descriptor), or a run with a dncnn/unet/ffdnet denoiser")

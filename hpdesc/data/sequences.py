@@ -21,7 +21,7 @@ import numpy as np
 
 from hpdesc.data.extract import ExtractParams, SequenceSource, build_dataset
 from hpdesc.data.noise import NoiseModel
-from hpdesc.data.pixels import check_pixels, header_size
+from hpdesc.data.budget import check_pixels, header_size
 from hpdesc.errors import DataFormatError, UsageError
 
 SOURCE = "hpatches-sequences-release"
@@ -55,7 +55,7 @@ def read_image(path: Path) -> np.ndarray:
     8-bit images are scaled by 255 and 16-bit ones by 65535 (read at full depth, not through an
     8-bit conversion); colour is converted with OpenCV's BGR weights and an alpha channel is
     dropped. A missing or undecodable file is one :class:`DataFormatError` naming it; an image
-    over the pixel budget (:mod:`hpdesc.data.pixels`) a UsageError, before it is decoded.
+    over the pixel budget (:mod:`hpdesc.data.budget`) a UsageError, before it is decoded.
     """
     path = Path(path)
     if not path.is_file():

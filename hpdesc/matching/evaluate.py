@@ -217,7 +217,7 @@ def select_sequences(seq_dir, d2net_subset: bool = False) -> tuple[list[Path], l
 
 def check_inputs(folders: Sequence[Path], methods: Sequence[Method]) -> None:
     """Fail before any work: every image and ``H_1_k`` present and readable, every feature file present."""
-    from hpdesc.data.pixels import check_pixels
+    from hpdesc.data.budget import check_pixels
 
     decodes = any(not isinstance(m, str) for m in methods)  # precomputed features never decode the images
     for f in folders:

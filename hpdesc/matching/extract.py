@@ -148,7 +148,7 @@ def _descriptor_params(sets: Iterable[str], roles: tuple[str, ...] = ("descripto
 def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "sift", max_keypoints: int = 2048,
                    sets: Iterable[str] = (), noise: str | None = None, seed: int = 0,
                    whole_image: bool | None = None, denoiser: str | None = None,
-                   detect_on: str | None = None) -> FeatureExtractor:
+                   detect_on: str | None = None, detect_on_if_denoised: bool = False) -> FeatureExtractor:
     """A :class:`FeatureExtractor` for a trained run or a named descriptor (exactly one of them).
 
     ``run``: a run directory, or a run loaded by :func:`hpdesc.load_run` (its denoiser and
@@ -163,7 +163,9 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
     ``descriptor`` (a classical pipeline; its parameters as ``denoiser.PARAM=VALUE`` in ``sets``); a
     numpy denoiser or a fully convolutional one runs on the whole image, another one per patch.
     ``detect_on``: ``denoised`` or ``noisy``, where keypoints are detected when a denoiser runs on
-    the whole image (None: :data:`DETECT_ON_DEFAULT`).
+    the whole image (None: :data:`DETECT_ON_DEFAULT`); given for a pipeline without one it is an
+    error, unless ``detect_on_if_denoised`` (a caller building several methods, which checks that
+    one of them used it).
     """
     from hpdesc.inference.pipeline import Pipeline
 
@@ -224,6 +226,8 @@ def make_extractor(*, run=None, descriptor: str | None = None, detector: str = "
             image_denoiser = capable
     elif whole_image:
         raise UsageError("whole_image needs a pipeline with a denoiser; this one has none")
+    if detect_on is not None and image_denoiser is None and detect_on_if_denoised:
+        detect_on = None
     if detect_on is not None and image_denoiser is None:
         raise UsageError(f"detect_on={detect_on!r} cannot take effect: no denoiser runs on the whole image here",
                          hint="it applies to a whole-image denoiser (a run's dncnn/unet/ffdnet, --denoiser nlmeans, ...)")

@@ -53,7 +53,7 @@ def fake_extract(monkeypatch):
     calls = []
 
     def make_extractor(*, run=None, descriptor=None, detector="sift", max_keypoints=2048, sets=(), noise=None, seed=0,
-                       denoiser=None, detect_on=None):
+                       denoiser=None, detect_on=None, detect_on_if_denoised=False):
         kw = dict(run=run, descriptor=descriptor, detector=detector, max_keypoints=max_keypoints, sets=sets,
                   noise=noise, seed=seed)
         kw.update({k: v for k, v in (("denoiser", denoiser), ("detect_on", detect_on)) if v is not None})

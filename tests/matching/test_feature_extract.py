@@ -142,3 +142,14 @@ def test_bad_settings_are_one_line_errors(kwargs, text):
 def test_run_refuses_sets(tiny_run):
     with pytest.raises(UsageError, match="cannot take effect"):
         make_extractor(run=tiny_run, sets=["descriptor.dim=8"])
+
+
+def test_detect_on_without_a_whole_image_denoiser_is_an_error_unless_the_caller_checks_it():
+    from hpdesc.matching.extract import DETECT_ON_DEFAULT, make_extractor
+
+    with pytest.raises(UsageError, match="detect_on='noisy' cannot take effect"):
+        make_extractor(descriptor="sift", detect_on="noisy")
+    ext = make_extractor(descriptor="sift", detect_on="noisy", detect_on_if_denoised=True)
+    assert ext.image_denoiser is None and ext.detect_on == DETECT_ON_DEFAULT and "detect" not in ext.method
+    ext = make_extractor(descriptor="sift", denoiser="median", detect_on="noisy", detect_on_if_denoised=True)
+    assert ext.image_denoiser is not None and ext.detect_on == "noisy"
